@@ -1,0 +1,21 @@
+"""Login throttles keyed on the socket address and on the account, so varying X-Forwarded-For or the
+address does not escape them (see NUM_PROXIES in settings)."""
+
+from rest_framework.throttling import SimpleRateThrottle
+
+
+class LoginAddressThrottle(SimpleRateThrottle):
+    scope = "login_address"
+
+    def get_cache_key(self, request, view):
+        return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
+
+
+class LoginAccountThrottle(SimpleRateThrottle):
+    scope = "login_account"
+
+    def get_cache_key(self, request, view):
+        username = request.data.get("username") if hasattr(request, "data") else None
+        if not isinstance(username, str) or not username.strip():
+            return None
+        return self.cache_format % {"scope": self.scope, "ident": username.strip().lower()[:150]}
