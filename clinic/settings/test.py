@@ -13,13 +13,14 @@ SECRET_KEY = "test-only-secret-key-with-enough-length-for-hs256-signing"  # noqa
 # Argon2 is measured in the suite's own test; elsewhere a fast hasher keeps fixtures cheap.
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
-# Each xdist worker gets its own Redis database so throttling and idempotency keys never collide.
-_worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
-_redis_db = (int(_worker.removeprefix("gw") or 0) % 14) + 1
+# Each xdist worker gets its own Redis database (the one in REDIS_URL plus 1 + the worker's number), so
+# throttling and idempotency keys of parallel workers never collide and clearing one never touches another.
+_worker = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
+_redis_base, _redis_db = env.str("REDIS_URL").rsplit("/", 1)
 CACHES = {
     "default": {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",
-        "LOCATION": env.str("REDIS_URL").rsplit("/", 1)[0] + f"/{_redis_db}",
+        "LOCATION": f"{_redis_base}/{(int(_redis_db or 0) + 1 + _worker) % 16}",
     }
 }
 REST_FRAMEWORK = {**REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"login_address": "1000/min", "login_account": "1000/min"}}
