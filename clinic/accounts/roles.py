@@ -22,14 +22,34 @@ STAFF_ROLES = frozenset(Role) - {Role.PATIENT}
 CLINICIANS = frozenset({Role.PHYSICIAN, Role.NURSE, Role.COUNSELOR, Role.CASE_MANAGER})
 
 # Actions grouped by what they touch. Roles below are built from these groups so the table stays readable.
+# patient.*: demographics; patient_contact.*: emergency and support contacts; communication_consent.*:
+# per-channel opt-in/out; patient_clinical.*: substance-use history, co-occurring conditions, allergies;
+# consent.*: 42 CFR Part 2 disclosure consents (their text describes clinical records, so clinicians only);
+# patient_profile.*: a patient's own contact details and preferences (GET/PATCH /api/v1/me/profile/).
 DEMOGRAPHICS_READ = {"patient.view"}
-DEMOGRAPHICS_WRITE = {"patient.create", "patient.change", "patient_contact.view", "patient_contact.change"}
+DEMOGRAPHICS_WRITE = {
+    "patient.create",
+    "patient.change",
+    "patient_contact.view",
+    "patient_contact.change",
+    "communication_consent.view",
+    "communication_consent.change",
+}
 CLINICAL_RECORD_READ = {
     "patient_clinical.view",
     "consent.view",
+    "consent.check",
 }
-CLINICAL_RECORD_WRITE = {"patient_clinical.change", "consent.change"}
+CLINICAL_RECORD_WRITE = {"patient_clinical.change", "consent.change", "consent.revoke"}
 OWN_ACCOUNT = {"me.view", "device.view", "device.revoke"}
+OWN_PATIENT_RECORD = {
+    "patient_profile.view",
+    "patient_profile.change",
+    "communication_consent.view",
+    "communication_consent.change",
+    "consent.view",
+    "consent.revoke",
+}
 
 PERMISSIONS: dict[Role, frozenset[str]] = {
     Role.PHYSICIAN: frozenset(
@@ -48,7 +68,7 @@ PERMISSIONS: dict[Role, frozenset[str]] = {
     Role.CLINIC_ADMIN: frozenset(
         OWN_ACCOUNT | DEMOGRAPHICS_READ | {"audit_event.view", "device.revoke_any", "device.view_any"}
     ),
-    Role.PATIENT: frozenset(OWN_ACCOUNT | {"patient.view", "patient_contact.view", "patient_contact.change"}),
+    Role.PATIENT: frozenset(OWN_ACCOUNT | OWN_PATIENT_RECORD),
 }
 
 

@@ -34,6 +34,9 @@ class TokenObtainView(APIView):
     permission_classes = [AllowAny]
     throttle_classes = [LoginAddressThrottle, LoginAccountThrottle]
 
+    def get_authenticate_header(self, request):
+        return 'Bearer realm="api"'  # makes a failed login a 401, not a 403
+
     @extend_schema(request=TokenObtainInputSerializer, responses={200: TokenPairOutputSerializer}, auth=[])
     def post(self, request):
         serializer = TokenObtainInputSerializer(data=request.data)

@@ -89,6 +89,8 @@ def test_other_facility_and_other_patient_get_nothing(path, entry, patient, othe
     before = model.objects.filter(pk=record.pk).values().first()
 
     for method, viewset_action in list(view.actions.items()):
+        if method in ("head", "options"):
+            continue
         action = view.cls.action_permissions.get(viewset_action)
         role = _role_for(action)
         outsider = UserFactory(role=role or Role.NURSE, facility=other_facility)
