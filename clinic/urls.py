@@ -7,12 +7,14 @@ from rest_framework.permissions import AllowAny
 from rest_framework.routers import SimpleRouter
 
 from clinic.accounts.api.views import DeviceViewSet, LogoutView, MeView, TokenObtainView, TokenRotateView
+from clinic.api.deletions import DeletionViewSet
 from clinic.audit.api.views import AuditEventViewSet
 from clinic.health import healthz
 
 platform_router = SimpleRouter()
 platform_router.register("devices", DeviceViewSet, basename="device")
 platform_router.register("audit-events", AuditEventViewSet, basename="audit-event")
+platform_router.register("sync/deletions", DeletionViewSet, basename="sync-deletion")
 
 api_v1 = [
     path("auth/token/", TokenObtainView.as_view(), name="token-obtain"),

@@ -41,7 +41,7 @@ CLINICAL_RECORD_READ = {
     "consent.check",
 }
 CLINICAL_RECORD_WRITE = {"patient_clinical.change", "consent.change", "consent.revoke"}
-OWN_ACCOUNT = {"me.view", "device.view", "device.revoke"}
+OWN_ACCOUNT = {"me.view", "device.view", "device.revoke", "sync.view"}
 OWN_PATIENT_RECORD = {
     "patient_profile.view",
     "patient_profile.change",

@@ -1,7 +1,7 @@
-"""Login throttles keyed on the socket address and on the account, so varying X-Forwarded-For or the
-address does not escape them (see NUM_PROXIES in settings)."""
+"""Throttles. Login throttles key on the socket address and on the account, so varying X-Forwarded-For or
+the address does not escape them (see NUM_PROXIES in settings); writes are limited per user."""
 
-from rest_framework.throttling import SimpleRateThrottle
+from rest_framework.throttling import SimpleRateThrottle, UserRateThrottle
 
 
 class LoginAddressThrottle(SimpleRateThrottle):
@@ -19,3 +19,14 @@ class LoginAccountThrottle(SimpleRateThrottle):
         if not isinstance(username, str) or not username.strip():
             return None
         return self.cache_format % {"scope": self.scope, "ident": username.strip().lower()[:150]}
+
+
+class WriteRateThrottle(UserRateThrottle):
+    """Per-user limit on writes (POST/PUT/PATCH/DELETE); reads are not counted."""
+
+    scope = "writes"
+
+    def allow_request(self, request, view):
+        if request.method in ("GET", "HEAD", "OPTIONS"):
+            return True
+        return super().allow_request(request, view)

@@ -34,6 +34,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     # Platform first, then the journey in dependency order (each app may import only those above it).
     "clinic.accounts",
+    "clinic.api",
     "clinic.audit",
     "patients",
 ]
@@ -130,9 +131,11 @@ REST_FRAMEWORK = {
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "clinic.api.errors.exception_handler",
+    "DEFAULT_THROTTLE_CLASSES": ["clinic.api.throttling.WriteRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {
         "login_address": env.str("THROTTLE_LOGIN_ADDRESS", default="30/min"),
         "login_account": env.str("THROTTLE_LOGIN_ACCOUNT", default="10/min"),
+        "writes": env.str("THROTTLE_WRITES", default="120/min"),
     },
     "NUM_PROXIES": env.int("TRUSTED_PROXY_COUNT", default=0),
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
@@ -199,6 +202,7 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 # Every periodic task, in one place.
 CELERY_BEAT_SCHEDULE = {
     "audit-seal-chain": {"task": "clinic.audit.tasks.audit_seal_chain", "schedule": 30.0},
+    "idempotency-purge": {"task": "clinic.api.tasks.idempotency_purge_expired", "schedule": 3600.0},
 }
 
 # --- Logging: ids only, never patient data. ---------------------------------------------------------------

@@ -23,4 +23,7 @@ CACHES = {
         "LOCATION": f"{_redis_base}/{(int(_redis_db or 0) + 1 + _worker) % 16}",
     }
 }
-REST_FRAMEWORK = {**REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"login_address": "1000/min", "login_account": "1000/min"}}
+REST_FRAMEWORK = {
+    **REST_FRAMEWORK,
+    "DEFAULT_THROTTLE_RATES": {"login_address": "1000/min", "login_account": "1000/min", "writes": "10000/min"},
+}

@@ -22,6 +22,7 @@ NOT_PATIENT_DATA = {
     "devices/": "own devices (scoped by clinic.accounts.selectors.device_list, tested in test_devices)",
     "devices/<pk>/revoke/": "own devices (tested in test_devices)",
     "audit-events/": "admins' audit log (scoped by facility, tested in test_audit)",
+    "sync/deletions/": "tombstones, ids only (scoped by facility / own account, tested in test_sync)",
 }
 
 

@@ -1,0 +1,60 @@
+"""Offline delta sync: where a client may resume, and what disappeared from its view.
+
+`sync_position()` is the `updated_since` a client should send next time. It never passes a write that is
+still in flight: on PostgreSQL it stops at the start of the oldest transaction still running (a row such a
+transaction writes gets an `updated_at` after that start, and becomes visible only when it commits), minus a
+margin for clock skew between application servers. Clients de-duplicate the overlap by id.
+"""
+
+from datetime import datetime, timedelta
+
+from django.db import connection
+from django.db.models import Model, Q, QuerySet
+from django.utils import timezone
+
+from clinic.accounts.roles import Role
+from clinic.scoping import model_scope
+
+from .models import Tombstone
+
+CLOCK_SKEW_MARGIN = timedelta(seconds=5)
+
+
+def sync_position() -> datetime:
+    position = timezone.now()
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT min(xact_start) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND xact_start IS NOT NULL AND pid <> pg_backend_pid()"
+            )
+            oldest = cursor.fetchone()[0]
+        if oldest is not None and oldest < position:
+            position = oldest
+    return position - CLOCK_SKEW_MARGIN
+
+
+def tombstone_record(*, instance: Model, reason: str, facility_id=None) -> Tombstone:
+    """Record that `instance` was deleted, or left `facility_id`'s scope (e.g. a patient transferred)."""
+    scope = model_scope(type(instance))
+    values = type(instance)._default_manager.filter(pk=instance.pk)
+    facility_path = scope.facility
+    user_path = scope.patient_user
+    row = values.values_list(facility_path, user_path).first() if user_path else None
+    if row is None:
+        row = (values.values_list(facility_path, flat=True).first(), None)
+    return Tombstone.objects.create(
+        model=instance._meta.label_lower,
+        object_id=str(instance.pk),
+        facility_id=facility_id or row[0],
+        patient_user_id=row[1],
+        reason=reason,
+    )
+
+
+def tombstone_list(*, actor) -> QuerySet[Tombstone]:
+    if not actor.is_authenticated or not actor.is_active:
+        return Tombstone.objects.none()
+    if actor.role == Role.PATIENT:
+        return Tombstone.objects.filter(patient_user_id=actor.id)
+    return Tombstone.objects.filter(Q(facility_id__in=actor.facility_ids()))
