@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | cksum | cut -d' ' -f1)
 TEST_WORKERS ?= 2
 
-.PHONY: install run test lint check schema clean
+.PHONY: install run test lint check schema fuzz clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -35,6 +35,10 @@ check: install
 	DJANGO_SETTINGS_MODULE=clinic.settings.test $(PY) manage.py spectacular --validate --fail-on-warn --file /dev/null
 	DJANGO_SETTINGS_MODULE=clinic.settings.production DJANGO_SECRET_KEY=$$($(PY) -c "import secrets;print(secrets.token_urlsafe(60))") \
 		$(PY) manage.py check --deploy --fail-level WARNING
+
+fuzz: install
+	PYTHON=$(PY) scripts/wait-for-services.sh
+	PYTHON=$(PY) scripts/schemathesis.sh
 
 schema: install
 	DJANGO_SETTINGS_MODULE=clinic.settings.test $(PY) manage.py spectacular --validate --file docs/openapi.yaml

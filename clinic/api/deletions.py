@@ -1,6 +1,7 @@
 import django_filters
 from rest_framework import mixins, serializers
 
+from clinic.api.filters import UtcDateTimeFilter
 from clinic.api.pagination import StableCursorPagination
 from clinic.api.views import ScopedViewSet
 
@@ -15,7 +16,7 @@ class TombstoneSerializer(serializers.ModelSerializer):
 
 
 class TombstoneFilter(django_filters.FilterSet):
-    since = django_filters.IsoDateTimeFilter(field_name="occurred_at", lookup_expr="gte")
+    since = UtcDateTimeFilter(field_name="occurred_at", lookup_expr="gte")
     model = django_filters.CharFilter()
 
     class Meta:

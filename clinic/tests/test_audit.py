@@ -128,9 +128,11 @@ def test_audit_events_api_is_for_clinic_admins_of_the_facility(staff, other_staf
     response = api(staff["clinic_admin"]).get(f"/api/v1/audit-events/?patient={patient.id}")
     assert response.status_code == 200
     rows = response.json()["results"]
-    assert rows and all(row["patient_id"] == str(patient.id) for row in rows)
+    assert rows
+    assert all(row["patient_id"] == str(patient.id) for row in rows)
     assert api(other_staff["clinic_admin"]).get("/api/v1/audit-events/").json()["results"] == [
-        row for row in api(other_staff["clinic_admin"]).get("/api/v1/audit-events/").json()["results"]
+        row
+        for row in api(other_staff["clinic_admin"]).get("/api/v1/audit-events/").json()["results"]
         if row["facility_id"] != str(patient.facility_id)
     ]
     assert api(staff["nurse"]).get("/api/v1/audit-events/").status_code == 403

@@ -46,12 +46,23 @@ def test_argon2id_parameters_meet_owasp_minimum():
     assert (decoded["memory_cost"], decoded["time_cost"], decoded["parallelism"]) == (19 * 1024, 2, 1)
 
 
+PRINT_DEBUG = "import django; django.setup(); from django.conf import settings; print(settings.DEBUG)"
+
+
 def _run_settings(module: str, extra_env: dict) -> subprocess.CompletedProcess:
     env = {key: value for key, value in os.environ.items() if not key.startswith("DJANGO_")}
     env.update({"DJANGO_SETTINGS_MODULE": module, **extra_env})
     return subprocess.run(
-        [sys.executable, "-c", "import django; django.setup(); from django.conf import settings; print(settings.DEBUG)"],
-        env=env, capture_output=True, text=True, timeout=60, check=False,
+        [
+            sys.executable,
+            "-c",
+            "import django; django.setup(); from django.conf import settings; print(settings.DEBUG)",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
 
 
@@ -82,9 +93,12 @@ def test_seed_demo_is_idempotent_and_its_logins_work(db):
     assert (Facility.objects.count(), User.objects.count(), Patient.objects.count()) == counts
     assert set(Facility.objects.values_list("name", flat=True)) >= {"Demo Recovery Center", "Other Clinic"}
     roles = dict(User.objects.values_list("username", "role"))
-    assert roles["physician"] == "physician" and roles["casemanager"] == "case_manager"
-    assert roles["frontdesk"] == "front_desk" and roles["clinicadmin"] == "clinic_admin"
-    assert roles["othernurse"] == "nurse" and roles["patient"] == "patient"
+    assert roles["physician"] == "physician"
+    assert roles["casemanager"] == "case_manager"
+    assert roles["frontdesk"] == "front_desk"
+    assert roles["clinicadmin"] == "clinic_admin"
+    assert roles["othernurse"] == "nurse"
+    assert roles["patient"] == "patient"
     for username in ("nurse", "patient"):
         response = APIClient().post(
             "/api/v1/auth/token/", {"username": username, "password": "demo-pass-123"}, format="json"

@@ -1,18 +1,32 @@
 import django_filters
 from rest_framework import serializers
 
+from clinic.api.filters import UtcDateTimeFilter
+from clinic.api.pagination import StableCursorPagination
 from clinic.api.views import ScopedListMixin, ScopedViewSet
 from clinic.audit.models import AuditEvent
 from clinic.audit.services import audit_record_system
-from clinic.api.pagination import StableCursorPagination
 
 
 class AuditEventSerializer(serializers.ModelSerializer):
     class Meta:
         model = AuditEvent
         fields = [
-            "id", "occurred_at", "actor", "actor_username", "actor_role", "action", "model", "object_id",
-            "patient_id", "facility_id", "source", "request_id", "ip_address", "user_agent", "detail",
+            "id",
+            "occurred_at",
+            "actor",
+            "actor_username",
+            "actor_role",
+            "action",
+            "model",
+            "object_id",
+            "patient_id",
+            "facility_id",
+            "source",
+            "request_id",
+            "ip_address",
+            "user_agent",
+            "detail",
         ]
 
 
@@ -21,8 +35,8 @@ class AuditEventFilter(django_filters.FilterSet):
     actor = django_filters.NumberFilter(field_name="actor_id")
     action = django_filters.CharFilter()
     model = django_filters.CharFilter()
-    since = django_filters.IsoDateTimeFilter(field_name="occurred_at", lookup_expr="gte")
-    until = django_filters.IsoDateTimeFilter(field_name="occurred_at", lookup_expr="lt")
+    since = UtcDateTimeFilter(field_name="occurred_at", lookup_expr="gte")
+    until = UtcDateTimeFilter(field_name="occurred_at", lookup_expr="lt")
 
     class Meta:
         model = AuditEvent
@@ -44,6 +58,8 @@ class AuditEventViewSet(ScopedListMixin, ScopedViewSet):
 
     def audit_read(self, instances, action):
         audit_record_system(
-            actor=self.request.user, action="audit_log_read", model_label="audit.auditevent",
+            actor=self.request.user,
+            action="audit_log_read",
+            model_label="audit.auditevent",
             detail={"events": len(instances)},
         )

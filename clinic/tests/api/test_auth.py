@@ -11,9 +11,7 @@ PASSWORD = "correct-horse-battery"
 
 
 def login(username, password=PASSWORD, **extra):
-    return APIClient().post(
-        "/api/v1/auth/token/", {"username": username, "password": password, **extra}, format="json"
-    )
+    return APIClient().post("/api/v1/auth/token/", {"username": username, "password": password, **extra}, format="json")
 
 
 def bearer(access):
@@ -33,11 +31,13 @@ def test_login_returns_a_token_pair_bound_to_a_device(nurse):
     body = response.json()
     assert set(body) == {"access", "refresh", "device"}
     device = Device.objects.get(id=body["device"])
-    assert device.user == nurse and device.name == "Ward tablet"
+    assert device.user == nurse
+    assert device.name == "Ward tablet"
     assert AuditEvent.objects.filter(action="login", actor=nurse).count() == 1
     me = bearer(body["access"]).get("/api/v1/me/")
     assert me.status_code == 200
-    assert me.json()["username"] == "nurse1" and me.json()["role"] == "nurse"
+    assert me.json()["username"] == "nurse1"
+    assert me.json()["role"] == "nurse"
 
 
 def test_wrong_password_is_401_in_the_envelope(nurse):
@@ -112,13 +112,17 @@ def test_login_throttle_is_keyed_on_the_account_whatever_the_forwarded_address(n
     monkeypatch.setattr(LoginAddressThrottle, "rate", "100/min", raising=False)
     for attempt in range(3):
         response = APIClient().post(
-            "/api/v1/auth/token/", {"username": "NURSE1", "password": "x"},
-            HTTP_X_FORWARDED_FOR=f"10.0.0.{attempt}", REMOTE_ADDR=f"192.0.2.{attempt}",
+            "/api/v1/auth/token/",
+            {"username": "NURSE1", "password": "x"},
+            HTTP_X_FORWARDED_FOR=f"10.0.0.{attempt}",
+            REMOTE_ADDR=f"192.0.2.{attempt}",
         )
         assert response.status_code == 401
     blocked = APIClient().post(
-        "/api/v1/auth/token/", {"username": "nurse1", "password": PASSWORD},
-        HTTP_X_FORWARDED_FOR="10.9.9.9", REMOTE_ADDR="192.0.2.200",
+        "/api/v1/auth/token/",
+        {"username": "nurse1", "password": PASSWORD},
+        HTTP_X_FORWARDED_FOR="10.9.9.9",
+        REMOTE_ADDR="192.0.2.200",
     )
     assert blocked.status_code == 429
     assert blocked.json()["error"]["code"] == "throttled"
@@ -130,7 +134,8 @@ def test_login_throttle_is_keyed_on_the_socket_address_not_x_forwarded_for(nurse
     monkeypatch.setattr(LoginAddressThrottle, "rate", "3/min", raising=False)
     for attempt in range(3):
         APIClient().post(
-            "/api/v1/auth/token/", {"username": f"someone{attempt}", "password": "x"},
+            "/api/v1/auth/token/",
+            {"username": f"someone{attempt}", "password": "x"},
             HTTP_X_FORWARDED_FOR=f"10.0.0.{attempt}",
         )
     response = APIClient().post(

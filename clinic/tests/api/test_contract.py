@@ -51,9 +51,7 @@ def test_the_same_key_with_another_body_is_422(staff, api):
 def test_keys_are_per_user(staff, api):
     body = new_patient()
     api(staff["front_desk"]).post("/api/v1/patients/", body, format="json", HTTP_IDEMPOTENCY_KEY="shared")
-    other = api(staff["nurse"]).post(
-        "/api/v1/patients/", new_patient(), format="json", HTTP_IDEMPOTENCY_KEY="shared"
-    )
+    other = api(staff["nurse"]).post("/api/v1/patients/", new_patient(), format="json", HTTP_IDEMPOTENCY_KEY="shared")
     assert other.status_code == 201
 
 
@@ -105,9 +103,7 @@ def test_two_concurrent_requests_with_one_key_execute_once(facility, make_staff,
         client = APIClient()
         client.force_authenticate(user)
         entered.wait()
-        statuses.append(
-            client.post("/api/v1/patients/", body, format="json", HTTP_IDEMPOTENCY_KEY="twin").status_code
-        )
+        statuses.append(client.post("/api/v1/patients/", body, format="json", HTTP_IDEMPOTENCY_KEY="twin").status_code)
         connection.close()
 
     threads = [threading.Thread(target=send) for _ in range(2)]
@@ -130,9 +126,7 @@ def test_detail_carries_an_etag_and_if_match_refuses_stale_writes(staff, patient
     assert ok.status_code == 200
     assert ok["ETag"] != etag
 
-    stale = client.patch(
-        f"/api/v1/patients/{patient.id}/", {"first_name": "Old"}, format="json", HTTP_IF_MATCH=etag
-    )
+    stale = client.patch(f"/api/v1/patients/{patient.id}/", {"first_name": "Old"}, format="json", HTTP_IF_MATCH=etag)
     assert stale.status_code == 412
     assert stale.json()["error"]["details"] == {"etag": ok["ETag"]}
     patient.refresh_from_db()
@@ -140,9 +134,12 @@ def test_detail_carries_an_etag_and_if_match_refuses_stale_writes(staff, patient
 
     no_header = client.patch(f"/api/v1/patients/{patient.id}/", {"first_name": "Bea"}, format="json")
     assert no_header.status_code == 200  # If-Match is optional (documented); a wrong one never overwrites
-    assert client.patch(
-        f"/api/v1/patients/{patient.id}/", {"first_name": "Any"}, format="json", HTTP_IF_MATCH="*"
-    ).status_code == 200
+    assert (
+        client.patch(
+            f"/api/v1/patients/{patient.id}/", {"first_name": "Any"}, format="json", HTTP_IF_MATCH="*"
+        ).status_code
+        == 200
+    )
 
 
 def test_if_match_on_an_out_of_scope_record_is_404(other_staff, patient, api):

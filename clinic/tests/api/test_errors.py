@@ -42,7 +42,9 @@ def test_unhandled_errors_are_a_500_envelope_without_internals(staff, api, monke
     monkeypatch.setattr(PatientViewSet, "list", explode)
     response = api(staff["nurse"]).get("/api/v1/patients/")
     assert response.status_code == 500
-    assert response.json() == {"error": {"code": "server_error", "message": "An unexpected error occurred.", "fields": {}}}
+    assert response.json() == {
+        "error": {"code": "server_error", "message": "An unexpected error occurred.", "fields": {}}
+    }
     assert "Jane" not in response.content.decode()
 
 

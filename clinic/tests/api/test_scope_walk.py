@@ -19,6 +19,7 @@ NOT_PATIENT_DATA = {
     "auth/token/refresh/": "token rotation",
     "auth/logout/": "own session",
     "me/": "own account",
+    "me/profile/": "own patient record, no id in the URL (tested in patients/tests/api/test_me.py)",
     "devices/": "own devices (scoped by clinic.accounts.selectors.device_list, tested in test_devices)",
     "devices/<pk>/revoke/": "own devices (tested in test_devices)",
     "audit-events/": "admins' audit log (scoped by facility, tested in test_audit)",
