@@ -22,6 +22,7 @@ run: install
 
 test: install
 	PYTHON=$(PY) scripts/wait-for-services.sh
+	scripts/ensure-chromium.sh
 	DJANGO_SETTINGS_MODULE=clinic.settings.test $(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup \
 		--cov --cov-report=term $(PYTEST_ARGS)
 

@@ -5,9 +5,8 @@ Run: .venv/bin/python bench/password_hashing.py
 
 import os
 import statistics
-import time
-
 import sys
+import time
 from pathlib import Path
 
 import django

@@ -16,7 +16,8 @@ def _database_ok() -> bool:
 def _broker_ok() -> bool:
     try:
         with Connection(
-            settings.CELERY_BROKER_URL, transport_options=settings.CELERY_BROKER_TRANSPORT_OPTIONS,
+            settings.CELERY_BROKER_URL,
+            transport_options=settings.CELERY_BROKER_TRANSPORT_OPTIONS,
             connect_timeout=2,
         ) as broker:
             broker.ensure_connection(max_retries=1, timeout=2)

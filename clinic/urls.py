@@ -22,7 +22,12 @@ api_v1 = [
     path("auth/logout/", LogoutView.as_view(), name="logout"),
     path("me/", MeView.as_view(), name="me"),
     path("", include(platform_router.urls)),
+    path("", include("clinic.notifications.api.urls")),
     path("", include("patients.api.urls")),
+    path("", include("treatment.api.urls")),
+    path("", include("treatment.detox.api.urls")),
+    path("", include("treatment.therapy.api.urls")),
+    path("", include("aftercare.api.urls")),
 ]
 
 urlpatterns = [

@@ -7,7 +7,11 @@ class PatientsConfig(AppConfig):
 
     def ready(self):
         from clinic.accounts.profile import register_profile_extension
+        from clinic.notifications.recipients import register_patient_resolver
 
+        from . import dashboard  # noqa: F401  (the patient page's record sections in the staff admin)
+        from .recipients import patient_recipient
         from .selectors import linked_patient_profile
 
         register_profile_extension(linked_patient_profile)
+        register_patient_resolver(patient_recipient)

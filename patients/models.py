@@ -1,12 +1,12 @@
 import datetime
 import re
 import zoneinfo
+from decimal import Decimal
 
 import phonenumbers
-
 from django.conf import settings
-from django.contrib.postgres.fields import ArrayField
 from django.core.exceptions import ValidationError
+from django.core.validators import MinValueValidator
 from django.db import models
 from django.utils import timezone
 
@@ -65,20 +65,32 @@ def validate_phone(value: str) -> None:
         parse_phone(value)
 
 
-ICD10_PATTERN = re.compile(r"^[A-TV-Z][0-9][0-9AB](\.[0-9A-TV-Z]{1,4})?$")
+ICD10_PATTERN = re.compile(r"^[A-Z][0-9][0-9A-Z](\.[0-9A-Z]{1,4})?$")
 
 
 def validate_icd10_code(value: str) -> None:
-    """The shape of an ICD-10(-CM) code: letter, digit, digit or A/B, then an optional dot and 1-4 characters."""
-    if value and not ICD10_PATTERN.match(value):
+    """The shape of an ICD-10(-CM) code: letter, digit, digit or letter (C4A), then an optional dot and 1-4
+    letters or digits (F11.20, T40.2X1A).
+    Case and surrounding spaces are forgiven here; the services store the code upper-cased and stripped."""
+    if value and not ICD10_PATTERN.match(value.strip().upper()):
         raise ValidationError(f"{value!r} is not shaped like an ICD-10 code (e.g. F11.20).")
 
 
 def validate_information_categories(value: list[str]) -> None:
-    if not value:
+    if not isinstance(value, list) or not value:
         raise ValidationError("Name at least one kind of information.")
+    allowed = set(DisclosureConsent.Information.values)
+    if any(item not in allowed for item in value):
+        raise ValidationError("Unknown kind of information.")
     if len(set(value)) != len(value):
         raise ValidationError("Each kind of information may be named once.")
+
+
+def validate_recipients(value: list[str]) -> None:
+    if not isinstance(value, list) or not value:
+        raise ValidationError("Name at least one recipient.")
+    if any(not isinstance(name, str) or not name.strip() or len(name) > 200 for name in value):
+        raise ValidationError("Each recipient is a name of 1 to 200 characters.")
 
 
 class Patient(TimestampedModel):
@@ -130,6 +142,10 @@ class Patient(TimestampedModel):
 
     def __str__(self) -> str:
         return f"{self.mrn}"
+
+    def age_on(self, day: datetime.date) -> int:
+        had_birthday = (day.month, day.day) >= (self.date_of_birth.month, self.date_of_birth.day)
+        return day.year - self.date_of_birth.year - (0 if had_birthday else 1)
 
     def clean(self) -> None:
         errors = {}
@@ -201,16 +217,20 @@ class SubstanceUseHistory(TimestampedModel):
         MONTHLY = "monthly", "Monthly"
         LESS_THAN_MONTHLY = "less_than_monthly", "Less than monthly"
 
-    patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="substance_use_history")
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="substance_use_history")
     substance = models.CharField(max_length=32, choices=Substance.choices)
     substance_other = models.CharField(max_length=120, blank=True, help_text="Required when substance is other.")
     route = models.CharField(max_length=16, choices=Route.choices, blank=True)
-    amount = models.DecimalField(max_digits=9, decimal_places=2, null=True, blank=True)
+    amount = models.DecimalField(
+        max_digits=9, decimal_places=2, null=True, blank=True, validators=[MinValueValidator(Decimal("0.01"))]
+    )
     amount_unit = models.CharField(max_length=16, choices=AmountUnit.choices, blank=True)
     frequency = models.CharField(max_length=24, choices=Frequency.choices, blank=True)
-    years_of_use = models.DecimalField(max_digits=4, decimal_places=1, null=True, blank=True)
-    age_at_first_use = models.PositiveSmallIntegerField(null=True, blank=True)
-    last_use = models.DateTimeField(null=True, blank=True)
+    years_of_use = models.DecimalField(
+        max_digits=4, decimal_places=1, null=True, blank=True, validators=[MinValueValidator(Decimal("0"))]
+    )
+    age_at_first_use = models.PositiveSmallIntegerField(null=True, blank=True, validators=[MinValueValidator(1)])
+    last_use = models.DateTimeField(null=True, blank=True, validators=[validate_datetime_not_future])
     notes = models.TextField(blank=True)
 
     class Meta:
@@ -231,6 +251,28 @@ class SubstanceUseHistory(TimestampedModel):
     def __str__(self) -> str:
         return self.substance_other if self.substance == self.Substance.OTHER else self.get_substance_display()
 
+    def clean(self) -> None:
+        errors: dict[str, list[str]] = {}
+        if self.substance == self.Substance.OTHER and not self.substance_other.strip():
+            errors["substance_other"] = ["Name the substance when it is other."]
+        if self.substance != self.Substance.OTHER and self.substance_other:
+            errors["substance_other"] = ["Only for substance other; kratom and the listed substances have a code."]
+        if self.amount is not None and not self.amount_unit:
+            errors["amount_unit"] = ["Give the unit of the amount."]
+        if self.amount is None and self.amount_unit:
+            errors["amount"] = ["Give the amount for this unit."]
+        try:
+            patient = self.patient
+        except Patient.DoesNotExist:
+            patient = None
+        age = patient.age_on(timezone.localdate()) if patient and patient.date_of_birth else None
+        if age is not None and self.age_at_first_use is not None and self.age_at_first_use > age:
+            errors["age_at_first_use"] = ["The age at first use is above the patient's age."]
+        if age is not None and self.years_of_use is not None and self.years_of_use > age:
+            errors["years_of_use"] = ["The years of use are more than the patient's age."]
+        if errors:
+            raise ValidationError(errors)
+
 
 class CoOccurringCondition(TimestampedModel):
     """A co-occurring (dual-diagnosis) condition; resolving one keeps the row."""
@@ -241,7 +283,7 @@ class CoOccurringCondition(TimestampedModel):
         ACTIVE = "active", "Active"
         RESOLVED = "resolved", "Resolved"
 
-    patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="conditions")
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="conditions")
     name = models.CharField(max_length=200)
     icd10_code = models.CharField("ICD-10 code", max_length=8, blank=True, validators=[validate_icd10_code])
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
@@ -255,6 +297,15 @@ class CoOccurringCondition(TimestampedModel):
     def __str__(self) -> str:
         return self.name
 
+    def clean(self) -> None:
+        errors: dict[str, list[str]] = {}
+        if self.resolved_date and self.status != self.Status.RESOLVED:
+            errors["resolved_date"] = ["Only a resolved condition has a resolved date."]
+        if self.resolved_date and self.onset_date and self.resolved_date < self.onset_date:
+            errors["resolved_date"] = ["The condition cannot resolve before its onset."]
+        if errors:
+            raise ValidationError(errors)
+
 
 class Allergy(TimestampedModel):
     SCOPE = Scope(facility="patient__facility", patient="patient")
@@ -266,7 +317,7 @@ class Allergy(TimestampedModel):
         LIFE_THREATENING = "life_threatening", "Life-threatening"
         UNKNOWN = "unknown", "Unknown"
 
-    patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="allergies")
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="allergies")
     substance = models.CharField(max_length=120, help_text="A drug, drug class, food or other agent.")
     reaction = models.CharField(max_length=200, blank=True)
     severity = models.CharField(max_length=16, choices=Severity.choices, default=Severity.UNKNOWN)
@@ -288,11 +339,11 @@ class PatientContact(TimestampedModel):
         EMERGENCY = "emergency", "Emergency"
         SUPPORT = "support", "Support"
 
-    patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="contacts")
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="contacts")
     kind = models.CharField(max_length=16, choices=Kind.choices)
     name = models.CharField(max_length=200)
     relationship = models.CharField(max_length=100)
-    phone = models.CharField(max_length=20, blank=True)
+    phone = models.CharField(max_length=20, blank=True, validators=[validate_phone])
     email = models.EmailField(blank=True)
     may_contact = models.BooleanField(
         default=False, help_text="The patient agrees that the clinic may contact this person."
@@ -304,6 +355,12 @@ class PatientContact(TimestampedModel):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} contact"
+
+    def clean(self) -> None:
+        if self.kind == self.Kind.EMERGENCY and not self.phone:
+            raise ValidationError({"phone": ["An emergency contact needs a phone number."]})
+        if not self.phone and not self.email:
+            raise ValidationError({"phone": ["Give a phone number or an email address."]})
 
 
 class CommunicationConsent(TimestampedModel):
@@ -327,11 +384,11 @@ class CommunicationConsent(TimestampedModel):
         SMS_KEYWORD = "sms_keyword", "SMS keyword (e.g. STOP)"
         EMAIL_LINK = "email_link", "Email unsubscribe link"
 
-    patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="communication_consents")
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="communication_consents")
     channel = models.CharField(max_length=8, choices=Channel.choices)
     action = models.CharField(max_length=8, choices=Action.choices)
     source = models.CharField(max_length=16, choices=Source.choices)
-    occurred_at = models.DateTimeField(default=timezone.now)
+    occurred_at = models.DateTimeField(default=timezone.now, validators=[validate_datetime_not_future])
     recorded_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
@@ -379,18 +436,20 @@ class DisclosureConsent(TimestampedModel):
         GUARDIAN = "guardian", "Parent or guardian"
         PERSONAL_REPRESENTATIVE = "personal_representative", "Authorized personal representative"
 
-    patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="disclosure_consents")
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="disclosure_consents")
     disclosing_party = models.CharField(
         max_length=200, help_text="Who may disclose: the program or person named on the consent."
     )
-    information_categories = ArrayField(
-        models.CharField(max_length=32, choices=Information.choices), validators=[validate_information_categories]
+    # Lists stored as JSON (not ArrayField) so the same schema runs on SQLite for `make run`.
+    information_categories = models.JSONField(
+        validators=[validate_information_categories],
+        help_text="Kinds of information that may be disclosed (a list of category codes).",
     )
     information_description = models.TextField(
         help_text="How much and what kind of information may be disclosed, in specific terms."
     )
-    recipients = ArrayField(
-        models.CharField(max_length=200), help_text="Names of the persons or organisations that may receive it."
+    recipients = models.JSONField(
+        validators=[validate_recipients], help_text="Names of the persons or organisations that may receive it."
     )
     purpose = models.CharField(max_length=32, choices=Purpose.choices)
     purpose_description = models.CharField(max_length=300, blank=True)
@@ -401,7 +460,7 @@ class DisclosureConsent(TimestampedModel):
     )
     signed_by_name = models.CharField(max_length=200)
     signer_role = models.CharField(max_length=32, choices=SignerRole.choices, default=SignerRole.PATIENT)
-    signed_at = models.DateTimeField()
+    signed_at = models.DateTimeField(validators=[validate_datetime_not_future])
     recorded_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
@@ -425,5 +484,22 @@ class DisclosureConsent(TimestampedModel):
     def __str__(self) -> str:
         return f"Disclosure consent ({self.get_purpose_display()})"
 
-    def is_in_force(self, at) -> bool:
+    def clean(self) -> None:
+        errors: dict[str, list[str]] = {}
+        if self.signed_at and self.expires_at and self.expires_at <= self.signed_at:
+            errors["expires_at"] = ["The consent must expire after it is signed."]
+        elif self._state.adding and self.expires_at and self.expires_at <= timezone.now():
+            errors["expires_at"] = ["The consent has already expired; the expiry must be in the future."]
+        if not self.right_to_revoke_acknowledged:
+            errors["right_to_revoke_acknowledged"] = [
+                "The consent must state the patient's right to revoke it (42 CFR 2.31(a)(4))."
+            ]
+        if self.purpose == self.Purpose.OTHER and not self.purpose_description.strip():
+            errors["purpose_description"] = ["Describe the purpose when it is other."]
+        if self.recipients is not None and any(not name.strip() for name in self.recipients):
+            errors["recipients"] = ["A recipient name cannot be blank."]
+        if errors:
+            raise ValidationError(errors)
+
+    def is_in_force(self, at: datetime.datetime) -> bool:
         return self.revoked_at is None and self.signed_at <= at < self.expires_at

@@ -1,15 +1,46 @@
+from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 
 from django.db.models import Max, QuerySet
+from django.utils import timezone
 
 from clinic.accounts.models import User
+from clinic.errors import NotFound
 from clinic.scoping import scope_queryset
 
-from .models import Allergy, CommunicationConsent, CoOccurringCondition, Patient, SubstanceUseHistory
+from .models import (
+    Allergy,
+    CommunicationConsent,
+    CoOccurringCondition,
+    DisclosureConsent,
+    Patient,
+    SubstanceUseHistory,
+)
 
 
 def patient_list(*, actor: User) -> QuerySet[Patient]:
     return scope_queryset(Patient.objects.select_related("facility"), actor)
+
+
+def patient_get(*, actor: User, patient_id) -> Patient:
+    """The patient with this id if `actor` may see them; otherwise 404, exactly like a missing patient."""
+    patient = patient_list(actor=actor).filter(pk=patient_id).first()
+    if patient is None:
+        raise NotFound("Patient not found.")
+    return patient
+
+
+def own_patient_record(*, actor: User, for_update: bool = False) -> Patient:
+    """The patient record linked to a patient's own account (404 when there is none); `for_update` locks the
+    row until the caller's transaction ends."""
+    records = Patient.objects.select_related("facility").filter(user=actor)
+    if for_update:
+        records = records.select_for_update(of=("self",))
+    patient = records.first()
+    if patient is None:
+        raise NotFound("No patient record is linked to this account.")
+    return patient
 
 
 def linked_patient_profile(user: User) -> dict:
@@ -40,16 +71,80 @@ def patient_active_condition_names(patient: Patient) -> list[str]:
 
 
 def patient_consented_channels(patient: Patient) -> set[str]:
-    """Channels whose latest consent event is an opt-in."""
-    latest = (
-        CommunicationConsent.objects.filter(patient=patient)
-        .order_by("channel", "-occurred_at", "-created_at")
-        .distinct("channel")
-        .values_list("channel", "action")
-    )
-    return {channel for channel, action in latest if action == CommunicationConsent.Action.OPT_IN}
+    """Channels whose latest consent event is an opt-in (a handful of rows per patient; portable SQL)."""
+    latest: dict[str, str] = {}
+    events = CommunicationConsent.objects.filter(patient=patient).order_by("-occurred_at", "-created_at")
+    for channel, action in events.values_list("channel", "action"):
+        latest.setdefault(channel, action)
+    return {channel for channel, action in latest.items() if action == CommunicationConsent.Action.OPT_IN}
 
 
 def patient_allergy_substances(patient: Patient) -> set[str]:
     """Allergy substances or classes, lower-cased and stripped, for matching against drug names."""
     return {s.strip().lower() for s in Allergy.objects.filter(patient=patient).values_list("substance", flat=True)}
+
+
+# 42 CFR Part 2 disclosure decisions
+
+
+@dataclass(frozen=True)
+class DisclosureDecision:
+    allowed: bool
+    consent: DisclosureConsent | None
+    reason: str
+
+
+# Why a consent does not cover a disclosure, in the order the checks run. With no consent that covers it,
+# the reason given is that of the consent that came closest (passed the most checks): "the consent for this
+# recipient and purpose was revoked" says more than "no consent".
+DISCLOSURE_REASONS = (
+    "no_consent",
+    "recipient_not_named",
+    "purpose_not_covered",
+    "information_not_covered",
+    "not_yet_signed",
+    "consent_revoked",
+    "consent_expired",
+)
+
+
+def _recipient_key(name: str) -> str:
+    return " ".join(name.split()).casefold()
+
+
+def _failed_check(
+    consent: DisclosureConsent, *, recipient: str, purpose: str, information: set[str], at: datetime
+) -> str | None:
+    if _recipient_key(recipient) not in {_recipient_key(name) for name in consent.recipients}:
+        return "recipient_not_named"
+    if consent.purpose != purpose:
+        return "purpose_not_covered"
+    covered = set(consent.information_categories)
+    if DisclosureConsent.Information.ALL_RECORDS not in covered and not information <= covered:
+        return "information_not_covered"
+    if consent.signed_at > at:
+        return "not_yet_signed"
+    if consent.revoked_at is not None and consent.revoked_at <= at:
+        return "consent_revoked"
+    if consent.expires_at <= at:
+        return "consent_expired"
+    return None
+
+
+def disclosure_decision(
+    *, patient: Patient, recipient: str, purpose: str, information: Iterable[str], at: datetime | None = None
+) -> DisclosureDecision:
+    """Whether the patient's consents allow disclosing `information` to `recipient` for `purpose` at `at`
+    (now by default). Allowed only under a signed, unexpired, unrevoked consent naming the recipient, the
+    purpose and every kind of information asked for (or all records)."""
+    at = at or timezone.now()
+    wanted = set(information)
+    closest = "no_consent"
+    consents = DisclosureConsent.objects.filter(patient=patient).order_by("-signed_at", "-created_at")
+    for consent in consents:
+        failed = _failed_check(consent, recipient=recipient, purpose=purpose, information=wanted, at=at)
+        if failed is None:
+            return DisclosureDecision(allowed=True, consent=consent, reason="consent_in_force")
+        if DISCLOSURE_REASONS.index(failed) > DISCLOSURE_REASONS.index(closest):
+            closest = failed
+    return DisclosureDecision(allowed=False, consent=None, reason=closest)

@@ -18,6 +18,9 @@ from typing import Literal, cast
 
 Scoring = Literal["sum", "count_true"]
 ResponseValue = int | bool
+# Who may record an instrument follows from its kind: the role table grants "observation.record_<kind>".
+Kind = Literal["withdrawal", "screening", "diagnosis"]
+KINDS: tuple[str, ...] = ("withdrawal", "screening", "diagnosis")
 
 
 class InstrumentResponseError(ValueError):
@@ -75,6 +78,9 @@ class InstrumentDefinition:
     item_flags: tuple[ItemFlag, ...] = ()
     # Patient sex -> bands used instead of `bands` for that sex (AUDIT-C is positive earlier for women).
     sex_bands: Mapping[str, tuple[Band, ...]] = field(default_factory=dict, hash=False)
+    kind: Kind = "screening"
+    # Assessed once per substance (DSM-5): each observation names the substance it is about.
+    per_substance: bool = False
 
     def __post_init__(self) -> None:
         # Read-only views, so a shared definition cannot be changed in place by one caller.
@@ -146,6 +152,8 @@ class InstrumentDefinition:
             yield "A version is required."
         if not self.items:
             yield "At least one item is required."
+        if self.kind not in KINDS:
+            yield f"Kind must be one of {', '.join(KINDS)}."
         keys = [item.key for item in self.items]
         for key in sorted({key for key in keys if keys.count(key) > 1}):
             yield f"Item {key!r} is defined more than once."
@@ -176,9 +184,7 @@ class ScoreResult:
     max_total: int
 
 
-def score(
-    definition: InstrumentDefinition, responses: Mapping[str, object], *, sex: str | None = None
-) -> ScoreResult:
+def score(definition: InstrumentDefinition, responses: Mapping[str, object], *, sex: str | None = None) -> ScoreResult:
     """Validate `responses` against `definition` and score them.
 
     Raises InstrumentResponseError listing every problem at once, keyed by item key (or "responses"
@@ -187,12 +193,8 @@ def score(
     """
     values = _validated(definition, responses)
     total = sum(int(value) for value in values.values())
-    flags = [
-        item_flag.flag for item_flag in definition.item_flags if values[item_flag.item] >= item_flag.min_value
-    ]
-    flags += [
-        f"{name}_alert" for name, threshold in definition.alert_thresholds.items() if total >= threshold
-    ]
+    flags = [item_flag.flag for item_flag in definition.item_flags if values[item_flag.item] >= item_flag.min_value]
+    flags += [f"{name}_alert" for name, threshold in definition.alert_thresholds.items() if total >= threshold]
     return ScoreResult(
         instrument=definition.code,
         version=definition.version,
@@ -262,8 +264,7 @@ def _band_problems(bands: Sequence[Band], max_total: int) -> Iterable[str]:
             )
         elif following.low <= previous.high:
             yield (
-                f"{previous.name!r} (ends at {previous.high}) "
-                f"overlaps {following.name!r} (starts at {following.low})."
+                f"{previous.name!r} (ends at {previous.high}) overlaps {following.name!r} (starts at {following.low})."
             )
     if bands[-1].high != max_total:
         yield f"Bands must end at the maximum total {max_total}; {bands[-1].name!r} ends at {bands[-1].high}."
@@ -315,6 +316,7 @@ COWS = InstrumentDefinition(
         Band("severe", 37, 48),
     ),
     alert_thresholds={"severity": 25},
+    kind="withdrawal",
 )
 
 CIWA_AR = InstrumentDefinition(
@@ -339,6 +341,7 @@ CIWA_AR = InstrumentDefinition(
         Band("severe", 16, 67),
     ),
     alert_thresholds={"severity": 16},
+    kind="withdrawal",
 )
 
 PHQ9 = InstrumentDefinition(
@@ -415,11 +418,18 @@ DSM5_SUD = InstrumentDefinition(
         Band("moderate", 4, 5),
         Band("severe", 6, 11),
     ),
+    kind="diagnosis",
+    per_substance=True,
 )
 
 DEFINITIONS: Mapping[str, InstrumentDefinition] = MappingProxyType(
     {definition.code: definition for definition in (COWS, CIWA_AR, PHQ9, GAD7, AUDIT_C, DSM5_SUD)}
 )
+
+
+def instrument_choices() -> list[tuple[str, str]]:
+    """(code, name) of every registered instrument, read at call time (for forms and API fields)."""
+    return [(code, definition.name) for code, definition in DEFINITIONS.items()]
 
 
 def get_definition(code: str) -> InstrumentDefinition:

@@ -30,9 +30,7 @@ def ensure_login(username: str, *, role: str, facility: Facility, first_name: st
 
 
 def seed(*, stdout) -> None:
-    facilities = {
-        name: Facility.objects.get_or_create(name=name)[0] for name in (DEMO_FACILITY, OTHER_FACILITY)
-    }
+    facilities = {name: Facility.objects.get_or_create(name=name)[0] for name in (DEMO_FACILITY, OTHER_FACILITY)}
     for username, role, facility_name, first, last in DEMO_STAFF:
         ensure_login(username, role=role, facility=facilities[facility_name], first_name=first, last_name=last)
     stdout.write(f"Staff logins: {', '.join(username for username, *_ in DEMO_STAFF)}")

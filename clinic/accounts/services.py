@@ -15,9 +15,7 @@ DEVICE_CLAIM = "device"
 @transaction.atomic
 def device_sign_in(*, user: User, name: str, user_agent: str, ip_address: str | None) -> tuple[Device, RefreshToken]:
     """A token login: records the device and returns a refresh token bound to it."""
-    device = Device.objects.create(
-        user=user, name=name[:200], user_agent=user_agent[:400], ip_address=ip_address
-    )
+    device = Device.objects.create(user=user, name=name[:200], user_agent=user_agent[:400], ip_address=ip_address)
     refresh = RefreshToken.for_user(user)
     refresh[DEVICE_CLAIM] = str(device.id)
     refresh["role"] = user.role

@@ -89,9 +89,7 @@ def exception_handler(exc, context):
 
     response = drf_exception_handler(exc, context)
     if response is None:
-        logger.error(
-            "Unhandled %s (request %s)", type(exc).__name__, current_context().request_id, exc_info=exc
-        )
+        logger.error("Unhandled %s (request %s)", type(exc).__name__, current_context().request_id, exc_info=exc)
         return Response(envelope(500, "server_error", _DEFAULT_MESSAGES[500]), status=500)
 
     if isinstance(exc, exceptions.ValidationError):

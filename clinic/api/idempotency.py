@@ -51,8 +51,9 @@ def idempotency_claim(*, user, key: str, fingerprint: str) -> IdempotencyRecord:
     if existing.request_hash != fingerprint:
         raise KeyReused("This Idempotency-Key was used for a different request.")
     if existing.state == IdempotencyRecord.State.IN_PROGRESS:
-        raise Conflict("A request with this Idempotency-Key is still in progress; retry shortly.",
-                       code="idempotency_in_progress")
+        raise Conflict(
+            "A request with this Idempotency-Key is still in progress; retry shortly.", code="idempotency_in_progress"
+        )
     raise Replay(existing)
 
 
@@ -61,7 +62,9 @@ def idempotency_complete(record: IdempotencyRecord, *, status: int, body, header
         IdempotencyRecord.objects.filter(pk=record.pk).delete()
         return
     IdempotencyRecord.objects.filter(pk=record.pk).update(
-        state=IdempotencyRecord.State.COMPLETED, response_status=status, response_body=body,
+        state=IdempotencyRecord.State.COMPLETED,
+        response_status=status,
+        response_body=body,
         response_headers=headers,
     )
 

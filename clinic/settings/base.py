@@ -20,7 +20,7 @@ ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["127.0.0.1", "localhos
 CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "clinic.staffadmin.apps.ClinicAdminConfig",  # django.contrib.admin with the clinic's dashboard as home
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -36,7 +36,12 @@ INSTALLED_APPS = [
     "clinic.accounts",
     "clinic.api",
     "clinic.audit",
+    "clinic.notifications",
     "patients",
+    "treatment",
+    "treatment.detox",
+    "treatment.therapy",
+    "aftercare",  # last: it registers its stage guards and handlers with treatment
 ]
 
 MIDDLEWARE = [
@@ -54,6 +59,8 @@ MIDDLEWARE = [
 ROOT_URLCONF = "clinic.urls"
 WSGI_APPLICATION = "clinic.wsgi.application"
 AUTH_USER_MODEL = "accounts.User"
+# The patient model the platform's reminders point at; like AUTH_USER_MODEL, so clinic/ never imports patients.
+CLINIC_PATIENT_MODEL = "patients.Patient"
 
 TEMPLATES = [
     {
@@ -174,12 +181,40 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",  # served locally: no CDN at run time
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Choice sets whose field names collide across resources get explicit names (import paths, not imports).
+    "ENUM_NAME_OVERRIDES": {
+        "PatientStatusEnum": "patients.models.Patient.Status",
+        "ConditionStatusEnum": "patients.models.CoOccurringCondition.Status",
+        "DisclosureInformationEnum": "patients.models.DisclosureConsent.Information",
+        "StageEnum": "treatment.models.Stage",
+        "EpisodeSettingEnum": "treatment.models.Setting",
+        "DischargeReasonEnum": "treatment.models.DischargeReason",
+        "AlertSeverityEnum": "treatment.models.Alert.Severity",
+        "AllergySeverityEnum": "patients.models.Allergy.Severity",
+        "TherapyModalityEnum": "treatment.therapy.models.Modality",
+        "AttendanceStatusEnum": "treatment.therapy.models.AttendanceStatus",
+        "AttendanceOutcomeEnum": "treatment.therapy.api.serializers.OUTCOMES",
+        "TherapySessionKindEnum": "treatment.therapy.models.TherapySession.Kind",
+        "GroupSessionStatusEnum": "treatment.therapy.models.GroupSession.Status",
+        "PlanObjectiveStatusEnum": "treatment.therapy.models.PlanObjective.Status",
+        "AppointmentKindEnum": "treatment.therapy.models.Appointment.Kind",
+        "ContactKindEnum": "patients.models.PatientContact.Kind",
+        "SubstanceRouteEnum": "patients.models.SubstanceUseHistory.Route",
+        "SubstanceUseFrequencyEnum": "patients.models.SubstanceUseHistory.Frequency",
+        "MedicationRouteEnum": "treatment.detox.models.Route",
+        "DoseUnitEnum": "treatment.detox.models.DoseUnit",
+        "MedicationFrequencyEnum": "treatment.detox.models.Frequency",
+        "AdministrationOutcomeEnum": "treatment.detox.models.MedicationAdministration.Outcome",
+        "TriggerCategoryEnum": "aftercare.models.TriggerCategory",
+        "ProviderCheckInOutcomeEnum": "aftercare.models.ProviderCheckIn.Outcome",
+    },
 }
 
 # --- Celery: Redis when REDIS_URL is set, otherwise kombu's filesystem transport (no server needed). ---
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL or "filesystem://")
 if CELERY_BROKER_URL.startswith("filesystem://"):
     _broker_dir = VAR_DIR / "broker"
+    (_broker_dir / "processed").mkdir(parents=True, exist_ok=True)  # the transport expects the folders
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_broker_dir),
         "data_folder_out": str(_broker_dir),
@@ -207,6 +242,71 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
     "audit-seal-chain": {"task": "clinic.audit.tasks.audit_seal_chain", "schedule": 30.0},
     "idempotency-purge": {"task": "clinic.api.tasks.idempotency_purge_expired", "schedule": 3600.0},
+    # Claims due reminders and enqueues one send task each; a run nobody picked up within the minute is dropped.
+    "reminders-dispatch-due": {
+        "task": "clinic.notifications.tasks.reminders_dispatch_due",
+        "schedule": 60.0,
+        "options": {"expires": 55},
+    },
+    # Flags detox observation rounds 30 minutes past due and alerts their nurse, once per round.
+    "detox-rounds-flag-overdue": {
+        "task": "treatment.detox.tasks.detox_rounds_flag_overdue",
+        "schedule": 60.0,
+        "options": {"expires": 55},
+    },
+    # Therapy: reminds the primary counselor of each plan review that fell due (once per due date), and the
+    # author of each note still unsigned 72 hours after it was started (once per note).
+    "therapy-plan-reviews-remind-due": {
+        "task": "treatment.therapy.tasks.plan_reviews_remind_due",
+        "schedule": 900.0,
+        "options": {"expires": 840},
+    },
+    "therapy-notes-remind-unsigned": {
+        "task": "treatment.therapy.tasks.notes_remind_unsigned",
+        "schedule": 900.0,
+        "options": {"expires": 840},
+    },
+    # Aftercare: follow-up check-ins past their grace period become missed and alert the case manager; every
+    # patient in aftercare gets their next daily check-in prompt; two or more missed days in a row alert the
+    # primary counselor once per run.
+    "aftercare-provider-check-ins-mark-missed": {
+        "task": "aftercare.tasks.provider_check_ins_mark_missed",
+        "schedule": 900.0,
+        "options": {"expires": 840},
+    },
+    "aftercare-check-in-prompts-schedule": {
+        "task": "aftercare.tasks.check_in_prompts_schedule",
+        "schedule": 900.0,
+        "options": {"expires": 840},
+    },
+    "aftercare-missed-check-in-streaks": {
+        "task": "aftercare.tasks.missed_check_in_streaks_alert",
+        "schedule": 900.0,
+        "options": {"expires": 840},
+    },
+}
+
+# --- Reminders (clinic.notifications): a backend per channel, retries, leases. -----------------------------
+# Backends: "file" (JSON lines at NOTIFICATIONS_FILE_PATH), "console", "django_email" (EMAIL_BACKEND, e.g.
+# SMTP) or "http" (POST to NOTIFICATIONS_HTTP_<CHANNEL>_URL with an Idempotency-Key header), or a dotted path.
+NOTIFICATIONS = {
+    "BACKEND": env.str("NOTIFICATIONS_BACKEND", default="file"),
+    "CHANNEL_BACKENDS": {
+        channel: env.str(f"NOTIFICATIONS_{channel.upper()}_BACKEND", default="") for channel in ("email", "sms", "push")
+    },
+    "FILE_PATH": env.str("NOTIFICATIONS_FILE_PATH", default=str(VAR_DIR / "outbox.jsonl")),
+    "HTTP_URLS": {
+        channel: env.str(f"NOTIFICATIONS_HTTP_{channel.upper()}_URL", default="") for channel in ("sms", "push")
+    },
+    "HTTP_TOKEN": env.str("NOTIFICATIONS_HTTP_TOKEN", default=""),
+    "HTTP_TIMEOUT": env.float("NOTIFICATIONS_HTTP_TIMEOUT", default=10.0),
+    "FROM_EMAIL": env.str("NOTIFICATIONS_FROM_EMAIL", default=""),
+    "MAX_ATTEMPTS": env.int("NOTIFICATIONS_MAX_ATTEMPTS", default=5),
+    "BACKOFF_SECONDS": env.int("NOTIFICATIONS_BACKOFF_SECONDS", default=30),
+    # How long a claimed reminder may wait in the queue, and a started send may run, before it is taken again.
+    "CLAIM_LEASE_SECONDS": env.int("NOTIFICATIONS_CLAIM_LEASE_SECONDS", default=600),
+    "SEND_LEASE_SECONDS": env.int("NOTIFICATIONS_SEND_LEASE_SECONDS", default=120),
+    "BATCH_SIZE": env.int("NOTIFICATIONS_BATCH_SIZE", default=500),
 }
 
 # --- Logging: ids only, never patient data. ---------------------------------------------------------------

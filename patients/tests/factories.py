@@ -1,10 +1,19 @@
 import datetime
 
 import factory
+from django.utils import timezone
 
 from clinic.accounts.roles import Role
 from clinic.tests.factories import FacilityFactory, UserFactory
-from patients.models import Patient
+from patients.models import (
+    Allergy,
+    CommunicationConsent,
+    CoOccurringCondition,
+    DisclosureConsent,
+    Patient,
+    PatientContact,
+    SubstanceUseHistory,
+)
 
 
 class PatientFactory(factory.django.DjangoModelFactory):
@@ -28,6 +37,88 @@ def patient_with_login(**kwargs) -> Patient:
     return patient
 
 
+class SubstanceUseHistoryFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = SubstanceUseHistory
+
+    patient = factory.SubFactory(PatientFactory)
+    substance = SubstanceUseHistory.Substance.KRATOM
+    route = SubstanceUseHistory.Route.ORAL
+    amount = 15
+    amount_unit = SubstanceUseHistory.AmountUnit.GRAMS
+    frequency = SubstanceUseHistory.Frequency.SEVERAL_TIMES_DAILY
+    years_of_use = 3
+    age_at_first_use = 30
+    last_use = factory.LazyFunction(lambda: timezone.now() - datetime.timedelta(hours=18))
+
+
+class CoOccurringConditionFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = CoOccurringCondition
+
+    patient = factory.SubFactory(PatientFactory)
+    name = "Generalized anxiety disorder"
+    icd10_code = "F41.1"
+    status = CoOccurringCondition.Status.ACTIVE
+
+
+class AllergyFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Allergy
+
+    patient = factory.SubFactory(PatientFactory)
+    substance = "Penicillin"
+    reaction = "Hives"
+    severity = Allergy.Severity.MODERATE
+
+
+class PatientContactFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = PatientContact
+
+    patient = factory.SubFactory(PatientFactory)
+    kind = PatientContact.Kind.EMERGENCY
+    name = factory.Faker("name")
+    relationship = "Sister"
+    phone = "+16175550142"
+    may_contact = True
+
+
+class CommunicationConsentFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = CommunicationConsent
+
+    patient = factory.SubFactory(PatientFactory)
+    channel = CommunicationConsent.Channel.SMS
+    action = CommunicationConsent.Action.OPT_IN
+    source = CommunicationConsent.Source.PAPER_FORM
+    occurred_at = factory.LazyFunction(timezone.now)
+
+
+class DisclosureConsentFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = DisclosureConsent
+
+    patient = factory.SubFactory(PatientFactory)
+    disclosing_party = "Demo Recovery Center"
+    information_categories = factory.LazyFunction(lambda: [DisclosureConsent.Information.ATTENDANCE])
+    information_description = "Dates of attendance and enrollment status"
+    recipients = factory.LazyFunction(lambda: ["Dr. Sam Rivera, Family Health Clinic"])
+    purpose = DisclosureConsent.Purpose.CARE_COORDINATION
+    right_to_revoke_acknowledged = True
+    signed_by_name = "The patient"
+    signed_at = factory.LazyFunction(lambda: timezone.now() - datetime.timedelta(days=1))
+    expires_at = factory.LazyFunction(lambda: timezone.now() + datetime.timedelta(days=180))
+
+
 # How the route-walking scope test (clinic/tests/api/test_scope_walk.py) makes one record of each model
 # served by the API, belonging to a given patient. Every app's factories module provides this mapping.
-SCOPED_OBJECT_MAKERS = {Patient: lambda patient: patient}
+SCOPED_OBJECT_MAKERS = {
+    Patient: lambda patient: patient,
+    SubstanceUseHistory: lambda patient: SubstanceUseHistoryFactory(patient=patient),
+    CoOccurringCondition: lambda patient: CoOccurringConditionFactory(patient=patient),
+    Allergy: lambda patient: AllergyFactory(patient=patient),
+    PatientContact: lambda patient: PatientContactFactory(patient=patient),
+    CommunicationConsent: lambda patient: CommunicationConsentFactory(patient=patient),
+    DisclosureConsent: lambda patient: DisclosureConsentFactory(patient=patient),
+}

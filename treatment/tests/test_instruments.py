@@ -389,8 +389,7 @@ def test_band_order_is_monotonic_over_every_total(code):
     definition = get_definition(code)
     for bands in (definition.bands, *definition.sex_bands.values()):
         indexes = [
-            next(i for i, band in enumerate(bands) if band.contains(total))
-            for total in range(MAX_TOTALS[code] + 1)
+            next(i for i, band in enumerate(bands) if band.contains(total)) for total in range(MAX_TOTALS[code] + 1)
         ]
         assert indexes == sorted(indexes)
         assert indexes[0] == 0
@@ -496,9 +495,7 @@ def test_invalid_sex_band_table_is_rejected():
 @pytest.mark.parametrize("threshold", [-1, 68, True, "16", 16.0])
 def test_invalid_alert_threshold_is_rejected(threshold):
     with pytest.raises(ValueError, match="Alert threshold 'severity'"):
-        get_definition("ciwa_ar").with_overrides(
-            version="ciwa_ar@bad", alert_thresholds={"severity": threshold}
-        )
+        get_definition("ciwa_ar").with_overrides(version="ciwa_ar@bad", alert_thresholds={"severity": threshold})
 
 
 @pytest.mark.parametrize("version", ["ciwa_ar@1", ""])

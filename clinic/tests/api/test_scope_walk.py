@@ -24,6 +24,8 @@ NOT_PATIENT_DATA = {
     "devices/<pk>/revoke/": "own devices (tested in test_devices)",
     "audit-events/": "admins' audit log (scoped by facility, tested in test_audit)",
     "sync/deletions/": "tombstones, ids only (scoped by facility / own account, tested in test_sync)",
+    "drugs/": "drug catalogue, reference data (tested in treatment/detox/tests/api/test_drugs.py)",
+    "drugs/<pk>/": "drug catalogue, reference data (tested in treatment/detox/tests/api/test_drugs.py)",
 }
 
 

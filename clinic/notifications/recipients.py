@@ -1,0 +1,59 @@
+"""Who a reminder goes to: time zone, quiet hours, an address per channel and the channels consented to.
+
+The platform knows no patient model. The patients app registers a resolver at start-up
+(`register_patient_resolver` in its AppConfig.ready); staff recipients are resolved here from the user.
+"""
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import time
+
+from clinic.accounts.models import Facility, User
+
+CHANNELS = frozenset({"email", "sms", "push"})
+
+
+@dataclass(frozen=True)
+class Recipient:
+    timezone: str
+    quiet_hours_start: time | None = None
+    quiet_hours_end: time | None = None
+    addresses: Mapping[str, str] = field(default_factory=dict)  # channel -> email, phone or push target
+    consented_channels: frozenset[str] = frozenset()
+    preferred_channel: str | None = None  # None: no preference (or "no messages" for a patient)
+    reachable: bool = True  # False for a deceased patient or a deactivated account
+
+    def address(self, channel: str) -> str:
+        return self.addresses.get(channel, "")
+
+
+class NoPatientResolver(RuntimeError):
+    pass
+
+
+_patient_resolver: Callable[[object], Recipient] | None = None
+
+
+def register_patient_resolver(resolver: Callable[[object], Recipient]) -> None:
+    global _patient_resolver  # noqa: PLW0603 - one registry set once at start-up
+    _patient_resolver = resolver
+
+
+def staff_recipient(user: User, facility: Facility) -> Recipient:
+    """Staff get work messages by email, in the time zone of the facility the reminder is about, at any hour."""
+    return Recipient(
+        timezone=facility.timezone,
+        addresses={"email": user.email},
+        consented_channels=frozenset({"email"}),
+        preferred_channel="email",
+        reachable=user.is_active,
+    )
+
+
+def resolve_recipient(*, facility: Facility, patient=None, staff: User | None = None) -> Recipient:
+    if patient is not None:
+        if _patient_resolver is None:
+            raise NoPatientResolver("No patient resolver is registered (the patients app registers one).")
+        return _patient_resolver(patient)
+    assert staff is not None
+    return staff_recipient(staff, facility)

@@ -1,0 +1,158 @@
+"""Reads: scoped querysets for the API and the admin, the instrument definition a facility uses, and the
+facts a level-of-care recommendation is computed from."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from django.db.models import Prefetch, QuerySet
+from django.utils import timezone
+
+from clinic.accounts.models import Facility, User
+from clinic.scoping import scope_queryset
+from patients.models import Patient
+from patients.selectors import patient_active_condition_names, patient_substances
+
+from .instruments import Band, InstrumentDefinition, get_definition
+from .models import Alert, Assessment, Episode, EpisodeTransition, InstrumentConfiguration, Observation
+from .recommendation import DSM5_SEVERITIES, AssessmentFacts
+
+CARE_TEAM = ("physician", "nurse", "primary_counselor", "case_manager")
+# Substances whose co-use makes withdrawal medically risky (seizures, delirium).
+ALCOHOL_OR_BENZODIAZEPINES = frozenset({"alcohol", "benzodiazepines"})
+
+
+def episode_queryset() -> QuerySet[Episode]:
+    return Episode.objects.select_related("patient", *CARE_TEAM)
+
+
+def episode_list(*, actor: User) -> QuerySet[Episode]:
+    return scope_queryset(episode_queryset(), actor)
+
+
+def episode_with_transitions(queryset: QuerySet[Episode]) -> QuerySet[Episode]:
+    return queryset.prefetch_related(
+        Prefetch("transitions", queryset=EpisodeTransition.objects.select_related("actor"))
+    )
+
+
+def observation_list(*, actor: User) -> QuerySet[Observation]:
+    return scope_queryset(Observation.objects.select_related("episode", "recorded_by"), actor)
+
+
+def alert_list(*, actor: User) -> QuerySet[Alert]:
+    return scope_queryset(Alert.objects.all(), actor)
+
+
+def assessment_list(*, actor: User) -> QuerySet[Assessment]:
+    return scope_queryset(assessment_queryset(), actor)
+
+
+def assessment_queryset() -> QuerySet[Assessment]:
+    return Assessment.objects.select_related("episode").prefetch_related(
+        Prefetch("observations", queryset=Observation.objects.only("id"))
+    )
+
+
+# --- Instrument definitions a facility uses ------------------------------------------------------------
+
+
+def configured_definition(config: InstrumentConfiguration) -> InstrumentDefinition:
+    """The default definition of `config.instrument` with the facility's bands and thresholds."""
+    default = get_definition(config.instrument)
+    return default.with_overrides(
+        version=config.version,
+        bands=[Band(**band) for band in config.bands],
+        alert_thresholds=config.alert_thresholds or {},
+        sex_bands={sex: [Band(**band) for band in bands] for sex, bands in (config.sex_bands or {}).items()},
+    )
+
+
+def instrument_definition(*, facility: Facility | None, code: str) -> InstrumentDefinition:
+    """The definition `facility` scores `code` with: its newest configuration, else the default.
+
+    Raises UnknownInstrumentError for an unknown code.
+    """
+    default = get_definition(code)
+    if facility is None:
+        return default
+    config = InstrumentConfiguration.objects.filter(facility=facility, instrument=code).order_by("-created_at").first()
+    return default if config is None else configured_definition(config)
+
+
+# --- The facts behind a recommendation -----------------------------------------------------------------
+
+# Assessment answers every recommendation needs; pregnancy only where it is relevant (see below).
+REQUIRED_ANSWERS = (
+    "withdrawal_seizure_or_delirium_history",
+    "serious_medical_comorbidity",
+    "safe_living_environment",
+    "support_system",
+)
+UNANSWERED = (None, "")
+
+
+@dataclass
+class GatheredFacts:
+    """The facts for `recommend`, or what is still unanswered; and the observations they came from."""
+
+    facts: AssessmentFacts | None
+    missing: dict[str, list[str]] = field(default_factory=dict)
+    observations: list[Observation] = field(default_factory=list)
+
+
+def pregnancy_relevant(patient: Patient) -> bool:
+    return patient.sex != Patient.Sex.MALE
+
+
+def latest_observations(episode: Episode, *, until=None) -> dict[tuple[str, str], Observation]:
+    """The newest observation per (instrument, substance) in the episode, observed up to `until` (now)."""
+    until = until or timezone.now()
+    latest: dict[tuple[str, str], Observation] = {}
+    rows = episode.observations.filter(observed_at__lte=until).order_by("-observed_at", "-created_at")
+    for observation in rows:
+        latest.setdefault((observation.instrument, observation.substance), observation)
+    return latest
+
+
+def assessment_facts(assessment: Assessment) -> GatheredFacts:
+    """Gather the facts of `assessment`: its answers, the episode's latest scores (DSM-5: the worst
+    severity across substances) and the patient record (active co-occurring conditions, substances)."""
+    episode = assessment.episode
+    patient = episode.patient
+    missing = {
+        name: ["Answer this before asking for a recommendation."]
+        for name in REQUIRED_ANSWERS
+        if getattr(assessment, name) in UNANSWERED
+    }
+    if pregnancy_relevant(patient) and assessment.pregnant is None:
+        missing["pregnant"] = ["Answer this before asking for a recommendation."]
+    if missing:
+        return GatheredFacts(facts=None, missing=missing)
+
+    latest = latest_observations(episode)
+    by_instrument = {instrument: obs for (instrument, substance), obs in latest.items() if not substance}
+    dsm5 = [obs for (instrument, _), obs in latest.items() if instrument == "dsm5_sud"]
+    worst_dsm5 = max(dsm5, key=lambda obs: DSM5_SEVERITIES.index(obs.band), default=None)
+    phq9, gad7 = by_instrument.get("phq9"), by_instrument.get("gad7")
+    cows, ciwa = by_instrument.get("cows"), by_instrument.get("ciwa_ar")
+    positive_screen = {
+        analyte for analyte, result in (assessment.urine_drug_screen or {}).items() if result == "positive"
+    }
+    facts = AssessmentFacts(
+        dsm5_severity=worst_dsm5.band if worst_dsm5 else None,
+        phq9_total=phq9.total if phq9 else None,
+        phq9_item9=phq9.responses["q9"] if phq9 else None,
+        gad7_total=gad7.total if gad7 else None,
+        active_diagnoses=tuple(patient_active_condition_names(patient)),
+        cows_total=cows.total if cows else None,
+        ciwa_total=ciwa.total if ciwa else None,
+        alcohol_or_benzo_co_use=bool(ALCOHOL_OR_BENZODIAZEPINES & (patient_substances(patient) | positive_screen)),
+        withdrawal_seizure_or_delirium_history=assessment.withdrawal_seizure_or_delirium_history,
+        pregnant=bool(assessment.pregnant) if pregnancy_relevant(patient) else False,
+        serious_medical_comorbidity=assessment.serious_medical_comorbidity,
+        safe_living_environment=assessment.safe_living_environment,
+        strong_support_system=assessment.support_system == Assessment.SupportSystem.STRONG,
+    )
+    used = [*dsm5, *(obs for obs in (phq9, gad7, cows, ciwa) if obs is not None)]
+    return GatheredFacts(facts=facts, observations=used)
