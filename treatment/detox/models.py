@@ -25,6 +25,9 @@ WITHDRAWAL_INSTRUMENTS = [("cows", "COWS"), ("ciwa_ar", "CIWA-Ar")]
 DEFAULT_ROUND_INTERVAL_MINUTES = 240
 MIN_ROUND_INTERVAL_MINUTES = 60
 MAX_ROUND_INTERVAL_MINUTES = 720
+# A PRN order's minimum interval and daily cap: beyond these it is a typing slip, not an "as needed" order.
+MAX_PRN_INTERVAL_MINUTES = 1440
+MAX_PRN_DOSES_PER_24H = 24
 
 
 class Route(models.TextChoices):
@@ -269,8 +272,18 @@ class MedicationOrder(TimestampedModel):
     route = models.CharField(max_length=16, choices=Route.choices)
     frequency = models.CharField(max_length=8, choices=Frequency.choices)
     indication = models.CharField(max_length=200, blank=True, help_text="PRN: what the dose is for.")
-    min_interval_minutes = models.PositiveIntegerField(null=True, blank=True, help_text="PRN: minutes between doses.")
-    max_doses_per_24h = models.PositiveSmallIntegerField(null=True, blank=True, help_text="PRN: optional daily cap.")
+    min_interval_minutes = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1), MaxValueValidator(MAX_PRN_INTERVAL_MINUTES)],
+        help_text="PRN: minutes between doses (at most 1440, a day).",
+    )
+    max_doses_per_24h = models.PositiveSmallIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1), MaxValueValidator(MAX_PRN_DOSES_PER_24H)],
+        help_text="PRN: optional daily cap (at most 24).",
+    )
     prn_instrument = models.CharField(max_length=16, choices=WITHDRAWAL_INSTRUMENTS, blank=True)
     prn_min_band = models.CharField(
         max_length=32, blank=True, help_text="PRN: the lowest band of `prn_instrument` at which a dose is allowed."
@@ -301,6 +314,15 @@ class MedicationOrder(TimestampedModel):
                     & Q(min_interval_minutes__isnull=True, max_doses_per_24h__isnull=True, prn_instrument="")
                 ),
                 name="order_prn_has_indication_and_interval",
+            ),
+            models.CheckConstraint(
+                condition=Q(min_interval_minutes__isnull=True) | Q(min_interval_minutes__lte=MAX_PRN_INTERVAL_MINUTES),
+                name="order_prn_interval_at_most_a_day",
+            ),
+            models.CheckConstraint(
+                condition=Q(max_doses_per_24h__isnull=True)
+                | Q(max_doses_per_24h__gte=1, max_doses_per_24h__lte=MAX_PRN_DOSES_PER_24H),
+                name="order_prn_daily_cap_range",
             ),
             models.CheckConstraint(
                 condition=Q(prn_instrument="", prn_min_band="") | (~Q(prn_instrument="") & ~Q(prn_min_band="")),

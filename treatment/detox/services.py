@@ -31,6 +31,8 @@ from treatment.vitals import VITAL_RANGES, vitals_problems
 from . import selectors
 from .catalogue import DRUG_CLASSES, SEED_DRUGS, allergy_conflicts, drug_terms
 from .models import (
+    MAX_PRN_DOSES_PER_24H,
+    MAX_PRN_INTERVAL_MINUTES,
     MAX_ROUND_INTERVAL_MINUTES,
     MIN_ROUND_INTERVAL_MINUTES,
     VITAL_FIELDS,
@@ -65,9 +67,19 @@ def _raise_problems(problems: Mapping[str, list[str]], message: str) -> None:
         raise ValidationFailed(message, fields=dict(problems))
 
 
-def _require(actor: User, action: str, refusal: str) -> None:
+# Why a role-table action is refused, in words; the API's 403 for these actions says the same.
+REFUSALS: dict[str, str] = {
+    "detox_course.change": "Only a physician sets the observation round interval.",
+    "observation_round.record": "Your role may not record observation rounds.",
+    "medication_order.create": "Only a physician may prescribe.",
+    "medication_order.discontinue": "Only a physician may discontinue an order.",
+    "medication_administration.create": "Your role may not record medication administration.",
+}
+
+
+def _require(actor: User, action: str) -> None:
     if not role_may(actor.role, action):
-        raise NotAllowed(refusal)
+        raise NotAllowed(REFUSALS[action])
 
 
 # --- Drug catalogue ------------------------------------------------------------------------------------
@@ -150,7 +162,7 @@ def detox_course_set_interval(
 ) -> DetoxCourse:
     """A physician sets how often rounds are due. The open round (if not yet overdue) is moved to one new
     interval after the last recorded round (or the start of the course)."""
-    _require(actor, "detox_course.change", "Only a physician sets the observation round interval.")
+    _require(actor, "detox_course.change")
     course = DetoxCourse.objects.select_for_update().get(pk=course.pk)
     if not course.is_active:
         raise Conflict("The detox course has ended.", code="detox_ended")
@@ -199,18 +211,27 @@ def detox_course_set_interval(
 # --- Observation rounds --------------------------------------------------------------------------------
 
 
-def _remind_nurse(observation_round: ObservationRound, *, actor: User | None) -> None:
-    """A staff reminder to the episode's nurse when the round is due (none when no nurse is assigned: the
-    overdue alert then goes to the facility's nurses)."""
-    episode = observation_round.episode
+def _episode_nurse_on_duty(episode: Episode) -> User | None:
+    """The episode's nurse, unless none is assigned or they no longer work at the patient's facility (left,
+    deactivated): then the round's reminder is skipped and its overdue alert goes to the facility's nurses."""
     nurse = episode.nurse
     if nurse is None or not nurse.is_active or episode.patient.facility_id not in nurse.facility_ids():
-        return  # a nurse who left the facility gets no reminder; it must never block the round itself
+        return None
+    return nurse
+
+
+def _remind_nurse(observation_round: ObservationRound, *, actor: User | None) -> None:
+    """A staff reminder to the episode's nurse when the round is due (none without a nurse on duty: the
+    overdue alert then goes to the facility's nurses; a missing reminder must never block the round itself)."""
+    episode = observation_round.episode
+    nurse = _episode_nurse_on_duty(episode)
+    if nurse is None:
+        return
     reminder_schedule(
         facility=episode.patient.facility,
         kind=Reminder.Kind.OBSERVATION_ROUND_DUE,
         send_at=observation_round.due_at,
-        staff=episode.nurse,
+        staff=nurse,
         subject=(ROUND_SUBJECT, observation_round.pk),
         context={"at": observation_round.due_at},
         actor=actor,
@@ -275,7 +296,7 @@ def round_record(
     """Record an open round: COWS (and CIWA-Ar, required when alcohol is co-used) scored by the server, with the
     vitals. Closes the round and schedules the next one an interval after `observed_at`. Scores at or above
     the alert thresholds alert the physician at once (treatment.services.observation_record)."""
-    _require(actor, "observation_round.record", "Your role may not record observation rounds.")
+    _require(actor, "observation_round.record")
     course = DetoxCourse.objects.select_for_update().get(pk=observation_round.course_id)
     observation_round = (
         ObservationRound.objects.select_for_update(of=("self",))
@@ -353,7 +374,7 @@ def round_flag_overdue(*, observation_round: ObservationRound, now: datetime.dat
     now = now or timezone.now()
     observation_round = (
         ObservationRound.objects.select_for_update(of=("self",), skip_locked=True)
-        .select_related("episode__patient", "episode__nurse")
+        .select_related("episode__patient__facility", "episode__nurse")
         .filter(pk=observation_round.pk)
         .first()
     )
@@ -370,6 +391,7 @@ def round_flag_overdue(*, observation_round: ObservationRound, now: datetime.dat
         actor=None, action="overdue", instance=observation_round, detail={"sequence": observation_round.sequence}
     )
     episode = observation_round.episode
+    nurse = _episode_nurse_on_duty(episode)
     return treatment_services.alert_raise(
         patient=episode.patient,
         episode=episode,
@@ -379,8 +401,8 @@ def round_flag_overdue(*, observation_round: ObservationRound, now: datetime.dat
             f"Observation round {observation_round.sequence} was due at "
             f"{observation_round.due_at:%Y-%m-%d %H:%M} UTC and is not recorded 30 minutes later."
         ),
-        target_user=episode.nurse,
-        target_role=None if episode.nurse_id else Role.NURSE,
+        target_user=nurse,
+        target_role=None if nurse else Role.NURSE,
         dedupe_key=f"{ROUND_SUBJECT}:{observation_round.pk}:overdue",
     )
 
@@ -428,8 +450,10 @@ def _prn_problems(
         problems["indication"] = ["A PRN order names its indication."]
     if not min_interval_minutes or min_interval_minutes < 1:
         problems["min_interval_minutes"] = ["A PRN order has a minimum interval between doses (minutes)."]
-    if max_doses_per_24h is not None and max_doses_per_24h < 1:
-        problems["max_doses_per_24h"] = ["At least 1, or leave it out."]
+    elif min_interval_minutes > MAX_PRN_INTERVAL_MINUTES:
+        problems["min_interval_minutes"] = [f"At most {MAX_PRN_INTERVAL_MINUTES} minutes (a day)."]
+    if max_doses_per_24h is not None and not 1 <= max_doses_per_24h <= MAX_PRN_DOSES_PER_24H:
+        problems["max_doses_per_24h"] = [f"Between 1 and {MAX_PRN_DOSES_PER_24H}, or leave it out."]
     if bool(prn_instrument) != bool(prn_min_band):
         problems["prn_min_band" if prn_instrument else "prn_instrument"] = [
             "Name both the instrument and the lowest band that allows a dose."
@@ -464,7 +488,7 @@ def medication_order_create(
     """Prescribe (physicians only). Refused: a benzodiazepine without a stop date or for more than 14 days; a
     PRN order without indication or minimum interval; a drug of a class the patient has a documented allergy
     to, unless the prescriber overrides with a reason (kept on the order and in the audit log)."""
-    _require(actor, "medication_order.create", "Only a physician may prescribe.")
+    _require(actor, "medication_order.create")
     episode = Episode.objects.select_for_update(of=("self",)).select_related("patient__facility").get(pk=episode.pk)
     if not episode.is_open:
         raise Conflict("The episode is closed.", code="episode_closed")
@@ -560,7 +584,7 @@ def medication_order_create(
 @transaction.atomic
 def medication_order_discontinue(*, actor: User, order: MedicationOrder, reason: str) -> MedicationOrder:
     """Stop an order now (physicians). No dose may be recorded against it afterwards."""
-    _require(actor, "medication_order.discontinue", "Only a physician may discontinue an order.")
+    _require(actor, "medication_order.discontinue")
     order = MedicationOrder.objects.select_for_update().get(pk=order.pk)
     if order.status == MedicationOrder.Status.DISCONTINUED:
         raise Conflict("The order is already discontinued.", code="order_discontinued")
@@ -629,7 +653,7 @@ def medication_administer(
     The order's row is locked first, so two devices recording at once are decided one after the other, and the
     database's unique (order, scheduled_for) is the last word on a scheduled dose.
     """
-    _require(actor, "medication_administration.create", "Your role may not record medication administration.")
+    _require(actor, "medication_administration.create")
     order = (
         MedicationOrder.objects.select_for_update(of=("self",))
         .select_related("drug", "episode__patient__facility")
