@@ -26,6 +26,16 @@ from . import serializers as s
 from .renderers import PNGRenderer, SVGRenderer
 
 
+class RefusalMessageMixin:
+    """A role refused by the role table is told which rule refused it (services.REFUSALS), not only "not
+    allowed"; the rule itself stays in the role table."""
+
+    def permission_denied(self, request, message=None, code=None):
+        if message is None and request.user and request.user.is_authenticated:
+            message = services.REFUSALS.get(self.action_permissions.get(self.action))
+        super().permission_denied(request, message=message, code=code)
+
+
 def _get(queryset, pk, what: str):
     """A record the caller may see, by id from a request body; otherwise 404 like a missing one."""
     try:
@@ -73,7 +83,7 @@ class CourseFilter(SyncFilterSet):
         fields = ["patient", "episode", "active", "updated_since"]
 
 
-class DetoxCourseViewSet(ScopedListMixin, ScopedRetrieveMixin, ScopedViewSet):
+class DetoxCourseViewSet(RefusalMessageMixin, ScopedListMixin, ScopedRetrieveMixin, ScopedViewSet):
     """The detox stage of an episode: started when the episode enters detox, ended when it leaves. A physician
     sets the round interval (PATCH)."""
 
@@ -113,7 +123,7 @@ class RoundFilter(SyncFilterSet):
         fields = ["patient", "episode", "course", "status", "due_before", "updated_since"]
 
 
-class ObservationRoundViewSet(ScopedListMixin, ScopedRetrieveMixin, ScopedViewSet):
+class ObservationRoundViewSet(RefusalMessageMixin, ScopedListMixin, ScopedRetrieveMixin, ScopedViewSet):
     """Observation rounds of detox courses: due at the course's interval, flagged overdue 30 minutes past due,
     closed by `record` (COWS, CIWA-Ar where alcohol is co-used, and vitals)."""
 
@@ -156,7 +166,7 @@ class OrderFilter(SyncFilterSet):
         fields = ["patient", "episode", "status", "drug", "frequency", "updated_since"]
 
 
-class MedicationOrderViewSet(ScopedListMixin, ScopedRetrieveMixin, ScopedViewSet):
+class MedicationOrderViewSet(RefusalMessageMixin, ScopedListMixin, ScopedRetrieveMixin, ScopedViewSet):
     """Medication orders (physicians prescribe). Benzodiazepines need a stop date within 14 days; PRN orders an
     indication and a minimum interval; a documented allergy to the drug's class is refused unless overridden
     with `allergy_override_reason`."""
@@ -216,7 +226,7 @@ class AdministrationFilter(SyncFilterSet):
         fields = ["patient", "episode", "order", "outcome", "administered_since", "updated_since"]
 
 
-class MedicationAdministrationViewSet(ScopedListMixin, ScopedRetrieveMixin, ScopedViewSet):
+class MedicationAdministrationViewSet(RefusalMessageMixin, ScopedListMixin, ScopedRetrieveMixin, ScopedViewSet):
     """The medication administration record: doses given, refused or held (with reason), by whom and when."""
 
     queryset = selectors.administration_queryset()
