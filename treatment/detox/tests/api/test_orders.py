@@ -6,6 +6,7 @@ import pytest
 from django.utils import timezone
 
 from clinic.accounts.roles import Role
+from clinic.audit.models import AuditEvent
 from patients.models import Allergy
 from treatment.detox.models import MedicationOrder
 
@@ -137,3 +138,124 @@ def test_orders_are_listed_per_episode_and_audited(episode, physician, nurse, ap
 
 def test_the_order_list_costs_the_same_queries_for_1_and_50_rows(episode, nurse, api, assert_list_queries_constant):
     assert_list_queries_constant(api(nurse), URL, lambda: MedicationOrderFactory(episode=episode))
+
+
+# --- Refusals, each with its reason -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("role", [Role.NURSE, Role.COUNSELOR])
+def test_a_nurse_or_counselor_is_told_only_a_physician_prescribes(role, staff, episode, api):
+    response = api(staff[role]).post(URL, clonidine_prn(episode), format="json")
+    assert response.status_code == 403
+    assert response.json()["error"] == {
+        "code": "permission_denied", "message": "Only a physician may prescribe.", "fields": {}
+    }  # fmt: skip
+    assert not MedicationOrder.objects.exists()
+    assert not AuditEvent.objects.filter(model="detox.medicationorder").exists()
+
+
+def lorazepam(episode, start, **extra):
+    return {"episode": str(episode.pk), "drug": "lorazepam", "dose": "1", "dose_unit": "mg", "frequency": "q8h",
+            "starts_at": start.isoformat(), **extra}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("course", "status"),
+    [(datetime.timedelta(days=13), 201), (datetime.timedelta(days=14), 201),
+     (datetime.timedelta(days=14, minutes=1), 400), (datetime.timedelta(days=15), 400)],
+    ids=["13d", "14d", "14d+1min", "15d"],
+)  # fmt: skip
+def test_a_benzodiazepine_order_lasts_at_most_14_days(course, status, episode, physician, api):
+    start = timezone.now().replace(second=0, microsecond=0)
+    response = api(physician).post(URL, lorazepam(episode, start, stops_at=(start + course).isoformat()), format="json")
+    assert response.status_code == status, response.content
+    if status == 400:
+        assert response.json()["error"]["fields"] == {"stops_at": ["A benzodiazepine order may last at most 14 days."]}
+        assert not MedicationOrder.objects.exists()
+    else:
+        assert response.json()["stops_at"] == (start + course).isoformat().replace("+00:00", "Z")
+
+
+@pytest.mark.parametrize("stops_at", ["absent", None])
+def test_a_benzodiazepine_order_without_a_stop_date_is_a_400(stops_at, episode, physician, api):
+    start = timezone.now().replace(second=0, microsecond=0)
+    data = lorazepam(episode, start) if stops_at == "absent" else lorazepam(episode, start, stops_at=None)
+    response = api(physician).post(URL, data, format="json")
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["fields"] == {"stops_at": ["A benzodiazepine is a short course: give a stop date (at most 14 days)."]}
+    assert error["message"] == "The order is not valid: stops_at."
+    assert not MedicationOrder.objects.exists()
+
+
+@pytest.mark.parametrize("reason", ["", "   "])
+def test_an_allergy_override_needs_a_real_reason(reason, episode, patient, physician, api):
+    Allergy.objects.create(patient=patient, substance="Clonidine", severity="severe")
+    response = api(physician).post(URL, clonidine_prn(episode, allergy_override_reason=reason), format="json")
+    assert response.status_code == 409
+    error = response.json()["error"]
+    assert error["code"] == "allergy_conflict"
+    assert "documented allergy" in error["message"]
+    assert error["fields"] == {"allergy_override_reason": ["Required to override a documented allergy."]}
+    assert not MedicationOrder.objects.exists()
+
+
+def test_an_allergy_override_with_a_reason_is_kept_on_the_order_and_audited(episode, patient, physician, api):
+    Allergy.objects.create(patient=patient, substance="Benzodiazepines", severity="moderate")
+    start = timezone.now().replace(second=0, microsecond=0)
+    data = lorazepam(episode, start, stops_at=(start + datetime.timedelta(days=3)).isoformat(),
+                     allergy_override_reason="Rash only; benefit outweighs risk.")  # fmt: skip
+    response = api(physician).post(URL, data, format="json")
+    assert response.status_code == 201, response.content
+    order = response.json()
+    assert (order["allergy_conflicts"], order["allergy_override_reason"]) == (
+        ["benzodiazepines"], "Rash only; benefit outweighs risk."
+    )  # fmt: skip
+    event = AuditEvent.objects.get(model="detox.medicationorder", object_id=order["id"], action="create")
+    assert (event.actor, event.detail["allergy_override"], event.patient_id) == (physician, True, patient.pk)
+
+
+def test_a_prn_order_without_indication_or_interval_is_a_400_naming_both(episode, physician, api):
+    data = clonidine_prn(episode, indication="", min_interval_minutes=None)
+    response = api(physician).post(URL, data, format="json")
+    assert response.status_code == 400
+    assert response.json()["error"]["fields"] == {
+        "indication": ["A PRN order names its indication."],
+        "min_interval_minutes": ["A PRN order has a minimum interval between doses (minutes)."],
+    }
+
+
+@pytest.mark.parametrize(
+    ("fields", "field", "message"),
+    [
+        ({"min_interval_minutes": 1441}, "min_interval_minutes", "At most 1440 minutes (a day)."),
+        ({"min_interval_minutes": 3_000_000_000}, "min_interval_minutes", "At most 1440 minutes (a day)."),
+        ({"max_doses_per_24h": 25}, "max_doses_per_24h", "Between 1 and 24, or leave it out."),
+        ({"max_doses_per_24h": 40_000}, "max_doses_per_24h", "Between 1 and 24, or leave it out."),
+    ],
+)
+def test_an_implausible_prn_interval_or_daily_cap_is_a_400_not_a_500(fields, field, message, episode, physician, api):
+    response = api(physician).post(URL, clonidine_prn(episode, **fields), format="json")
+    assert response.status_code == 400
+    assert response.json()["error"]["fields"] == {field: [message]}
+    assert not MedicationOrder.objects.exists()
+
+
+def test_a_day_long_interval_and_a_cap_of_24_are_accepted(episode, physician, api):
+    data = clonidine_prn(episode, min_interval_minutes=1440, max_doses_per_24h=24)
+    assert api(physician).post(URL, data, format="json").status_code == 201
+
+
+def test_reading_one_order_is_audited(episode, physician, nurse, api):
+    order = api(physician).post(URL, clonidine_prn(episode), format="json").json()
+    response = api(nurse).get(f"{URL}{order['id']}/")
+    assert response.status_code == 200
+    assert response.json()["id"] == order["id"]
+    event = AuditEvent.objects.get(model="detox.medicationorder", object_id=order["id"], action="view")
+    assert (event.actor, event.patient_id) == (nurse, episode.patient_id)
+
+
+def test_discontinuing_is_refused_with_its_reason_for_a_nurse(episode, physician, nurse, api):
+    order = api(physician).post(URL, clonidine_prn(episode), format="json").json()
+    response = api(nurse).post(f"{URL}{order['id']}/discontinue/", {"reason": "Low BP."})
+    assert response.json()["error"]["message"] == "Only a physician may discontinue an order."
