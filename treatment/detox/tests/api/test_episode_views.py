@@ -110,3 +110,23 @@ def test_other_roles_are_refused(view, role, staff, episode, api):
 def test_other_facility_and_the_patient_get_nothing(view, episode, other_staff, patient, api):
     assert api(other_staff["physician"]).get(url(episode, view)).status_code == 404
     assert api(patient.user).get(url(episode, view)).status_code == 403
+
+
+@pytest.mark.parametrize(
+    ("query", "headers", "status", "code"),
+    [("?format=gif", {}, 404, "not_found"), ("?format=json", {}, 404, "not_found"),
+     ("", {"HTTP_ACCEPT": "application/json"}, 406, "not_acceptable")],
+)  # fmt: skip
+def test_the_chart_in_a_format_it_does_not_draw_is_a_json_error(query, headers, status, code, episode, nurse, api):
+    response = api(nurse).get(url(episode, "withdrawal-chart") + query, **headers)
+    assert response.status_code == status
+    assert response["Content-Type"] == "application/json"
+    assert response.json()["error"]["code"] == code
+    assert not AuditEvent.objects.filter(action="withdrawal_chart").exists()
+
+
+def test_the_chart_draws_the_scores_thresholds_and_pulse(charted, nurse, api):
+    svg = api(nurse).get(url(charted.episode, "withdrawal-chart") + "?format=svg").content.decode()
+    assert "COWS alert threshold (25)" in svg
+    assert "Time (UTC)" in svg
+    assert "No withdrawal scores recorded yet" not in svg
