@@ -1,4 +1,5 @@
-"""Delivery backends: one interface, `send(message) -> DeliveryResult`, chosen per channel in settings.
+"""Delivery backends: one interface, `send(message) -> DeliveryResult` and `send_many(messages)`, chosen per
+channel in settings.
 
 Every message carries the reminder's idempotency key. A backend that honours it (file, HTTP gateways that
 support the Idempotency-Key header) never delivers the same key twice, so a send retried after a crash
@@ -12,8 +13,10 @@ import os
 import smtplib
 import sys
 import threading
+import time
 import urllib.error
 import urllib.request
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -57,6 +60,26 @@ class NotificationBackend:
     def send(self, message: Message) -> DeliveryResult:
         raise NotImplementedError
 
+    def send_many(
+        self, messages: Sequence[Message], *, deadline: float | None = None
+    ) -> list[DeliveryResult | Exception | None]:
+        """Send each message. One outcome per message, in order: its DeliveryResult; the exception its send
+        raised (a DeliveryError, or any other for a crash), so that one bad message does not stop the others;
+        or None when it was not tried because `deadline` (a time.monotonic() value) had passed.
+
+        This default sends them one by one; a backend that can send many at once overrides it.
+        """
+        outcomes: list[DeliveryResult | Exception | None] = []
+        for message in messages:
+            if deadline is not None and time.monotonic() >= deadline:
+                outcomes.append(None)
+                continue
+            try:
+                outcomes.append(self.send(message))
+            except Exception as error:  # noqa: BLE001 - handed back as this message's outcome
+                outcomes.append(error)
+        return outcomes
+
 
 class ConsoleBackend(NotificationBackend):
     """Development only: prints each message (not its address) to standard output. It does not honour
@@ -83,7 +106,7 @@ class FileBackend(NotificationBackend):
 
     Writers on any number of processes and threads take an exclusive lock on `<path>.lock`, bring their
     in-memory index of written keys up to date by reading only the lines added since they last looked, and
-    append the line in a single write only when its key is new.
+    append the lines whose keys are new in a single write (`send_many` does it for all its messages at once).
     """
 
     _indexes: dict[str, _OutboxIndex] = {}
@@ -94,23 +117,51 @@ class FileBackend(NotificationBackend):
         self.path = Path(config.file_path)
 
     def send(self, message: Message) -> DeliveryResult:
+        return self._append([message])[0]
+
+    def send_many(
+        self, messages: Sequence[Message], *, deadline: float | None = None
+    ) -> list[DeliveryResult | Exception | None]:
+        """All the messages under one lock and in one write (it takes no time, so the deadline does not apply)."""
+        if type(self).send is not FileBackend.send:
+            # A subclass that changes what sending one message does must have it done for each message.
+            return super().send_many(messages, deadline=deadline)
+        if not messages:
+            return []
+        try:
+            return self._append(messages)
+        except OSError as error:
+            return [error] * len(messages)
+
+    def _append(self, messages: Sequence[Message]) -> list[DeliveryResult]:
+        """Append a line for each message whose key is not in the file yet; the others are duplicates."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with open(f"{self.path}.lock", "a") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             index = self._caught_up_index()
-            if message.idempotency_key in index.keys:
-                return DeliveryResult(duplicate=True)
-            record = {**asdict(message), "delivered_at": datetime.now(UTC).isoformat()}
-            line = (json.dumps(record, sort_keys=True) + "\n").encode()
-            descriptor = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-            try:
-                os.write(descriptor, line)
-                index.inode = os.fstat(descriptor).st_ino
-            finally:
-                os.close(descriptor)
-            index.keys.add(message.idempotency_key)
-            index.offset += len(line)
-        return DeliveryResult()
+            delivered_at = datetime.now(UTC).isoformat()
+            results, lines, new_keys = [], [], set()
+            for message in messages:
+                if message.idempotency_key in index.keys or message.idempotency_key in new_keys:
+                    results.append(DeliveryResult(duplicate=True))
+                    continue
+                record = {**asdict(message), "delivered_at": delivered_at}
+                lines.append(json.dumps(record, sort_keys=True) + "\n")
+                new_keys.add(message.idempotency_key)
+                results.append(DeliveryResult())
+            if lines:
+                data = "".join(lines).encode()
+                descriptor = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+                try:
+                    remaining = memoryview(data)
+                    while remaining:
+                        remaining = remaining[os.write(descriptor, remaining) :]
+                    index.inode = os.fstat(descriptor).st_ino
+                finally:
+                    os.close(descriptor)
+                index.keys.update(new_keys)
+                index.offset += len(data)
+        return results
 
     def _caught_up_index(self) -> _OutboxIndex:
         """The keys already in the file (call with the lock held)."""
