@@ -26,7 +26,8 @@ class NotificationSettings:
     backoff_seconds: int
     claim_lease_seconds: int
     send_lease_seconds: int
-    batch_size: int
+    batch_size: int  # reminders claimed per dispatcher transaction
+    send_chunk_size: int  # claimed reminders per send task
     dispatch_seconds: float  # a dispatcher run stops claiming new batches after this long
 
 
@@ -45,5 +46,6 @@ def notification_settings() -> NotificationSettings:
         claim_lease_seconds=int(raw.get("CLAIM_LEASE_SECONDS", 600)),
         send_lease_seconds=int(raw.get("SEND_LEASE_SECONDS", 120)),
         batch_size=int(raw.get("BATCH_SIZE", 500)),
+        send_chunk_size=max(1, int(raw.get("SEND_CHUNK_SIZE", 100))),
         dispatch_seconds=float(raw.get("DISPATCH_SECONDS", 30)),
     )

@@ -12,7 +12,7 @@ from clinic.notifications.conf import notification_settings
 from clinic.notifications.localtime import local_to_utc
 from clinic.notifications.models import Reminder
 from clinic.notifications.services import reminder_cancel_for_subject, reminder_schedule
-from clinic.notifications.tasks import reminder_send
+from clinic.notifications.tasks import reminder_send, reminders_send
 from clinic.notifications.tests.conftest import configure
 from clinic.notifications.tests.factories import ReminderFactory
 from patients.tests.factories import CommunicationConsentFactory
@@ -418,14 +418,14 @@ def test_the_broker_only_ever_holds_what_is_due_now(clock, reachable_patient, di
     """No ETA or countdown: future reminders stay in the database until the dispatcher finds them due."""
     appointment(reachable_patient, NOW + timedelta(days=2))
     later = appointment(reachable_patient, NOW + timedelta(hours=1))
-    with mock.patch.object(reminder_send, "apply_async") as publish:
+    with mock.patch.object(reminders_send, "apply_async") as publish:
         assert dispatch() == 0
         publish.assert_not_called()
         clock.shift(timedelta(hours=1))
         assert dispatch() == 1
     publish.assert_called_once()
     args, kwargs = publish.call_args
-    assert kwargs["args"] == [str(later.pk), 0]
+    assert kwargs["args"] == [[[str(later.pk), 0]]]  # one chunk, of the one reminder due
     assert not {"eta", "countdown"} & set(kwargs)
 
 
