@@ -3,7 +3,10 @@
 import io
 from itertools import pairwise
 
+from django.core.management import call_command
+
 from clinic.accounts import seeding as account_seeding
+from clinic.accounts.models import User
 from treatment.detox import chart, selectors
 from treatment.detox.models import DetoxCourse, MedicationAdministration, MedicationOrder, ObservationRound
 from treatment.detox.seeding import seed
@@ -62,3 +65,27 @@ def test_the_demo_detox_episode_has_a_three_day_course_the_chart_draws(db):
         ObservationRound.objects.count(),
         MedicationAdministration.objects.count(),
     )
+
+
+def test_seed_demo_gives_the_demo_nurse_the_course_through_the_api_and_other_clinic_nothing(db, api):
+    out = io.StringIO()
+    call_command("seed_demo", stdout=out)
+    assert "with 18 rounds recorded over three days" in out.getvalue()
+    episode = DetoxCourse.objects.get(episode__patient__last_name="Grant").episode
+    nurse = api(User.objects.get(username="nurse"))
+
+    timeline = nurse.get(f"/api/v1/episodes/{episode.pk}/withdrawal-timeline/").json()
+    assert timeline["phase"]["code"] == "easing"
+    assert timeline["trends"]["cows"]["peak"] == 26
+    chart_response = nurse.get(f"/api/v1/episodes/{episode.pk}/withdrawal-chart/")
+    assert (chart_response.status_code, chart_response["Content-Type"]) == (200, "image/png")
+    rows = {row["order"]["drug"]: row for row in nurse.get(f"/api/v1/episodes/{episode.pk}/mar/").json()["rows"]}
+    assert rows["clonidine"]["order"]["prn_min_band"] == "moderate"
+    assert rows["clonidine"]["prn"]["allowed_now"] is False  # the last COWS (5) is below moderate
+    assert rows["chlordiazepoxide"]["order"]["controlled"] is True
+    due = nurse.get(f"/api/v1/observation-rounds/?episode={episode.pk}&status=due").json()["results"]
+    assert [row["sequence"] for row in due] == [19]
+
+    other = api(User.objects.get(username="othernurse"))
+    assert other.get(f"/api/v1/episodes/{episode.pk}/withdrawal-chart/").status_code == 404
+    assert other.get(f"/api/v1/observation-rounds/?episode={episode.pk}").json()["results"] == []
