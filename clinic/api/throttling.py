@@ -15,7 +15,9 @@ class LoginAccountThrottle(SimpleRateThrottle):
     scope = "login_account"
 
     def get_cache_key(self, request, view):
-        username = request.data.get("username") if hasattr(request, "data") else None
+        data = getattr(request, "data", None)
+        # A body that is not a JSON object has no account to key on; the serializer answers it with a 400.
+        username = data.get("username") if hasattr(data, "get") else None
         if not isinstance(username, str) or not username.strip():
             return None
         return self.cache_format % {"scope": self.scope, "ident": username.strip().lower()[:150]}

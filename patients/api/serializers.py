@@ -202,7 +202,7 @@ class ContactCreateSerializer(ContactUpdateSerializer):
 
 
 class CommunicationConsentOutputSerializer(serializers.ModelSerializer):
-    recorded_by = serializers.CharField(source="recorded_by.username", default=None, read_only=True)
+    recorded_by = serializers.CharField(source="recorded_by.username", default=None, allow_null=True, read_only=True)
 
     class Meta:
         model = CommunicationConsent
@@ -228,8 +228,8 @@ class DisclosureConsentOutputSerializer(serializers.ModelSerializer):
         child=serializers.ChoiceField(choices=DisclosureConsent.Information.choices), read_only=True
     )
     recipients = serializers.ListField(child=serializers.CharField(), read_only=True)
-    recorded_by = serializers.CharField(source="recorded_by.username", default=None, read_only=True)
-    revoked_by = serializers.CharField(source="revoked_by.username", default=None, read_only=True)
+    recorded_by = serializers.CharField(source="recorded_by.username", default=None, allow_null=True, read_only=True)
+    revoked_by = serializers.CharField(source="revoked_by.username", default=None, allow_null=True, read_only=True)
     in_force = serializers.SerializerMethodField()
 
     class Meta:

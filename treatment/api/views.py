@@ -1,10 +1,10 @@
 import django_filters
-from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
+from drf_spectacular.utils import OpenApiResponse, PolymorphicProxySerializer, extend_schema, extend_schema_view
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from clinic.accounts.roles import Role, role_may
-from clinic.api.filters import SyncFilterSet
+from clinic.api.filters import SyncFilterSet, UtcDateTimeFilter
 from clinic.api.views import ScopedListMixin, ScopedRetrieveMixin, ScopedViewSet
 from clinic.errors import NotFound
 from patients.selectors import patient_get
@@ -40,13 +40,22 @@ class EpisodeFilter(SyncFilterSet):
         fields = ["patient", "stage", "setting", "open", "updated_since"]
 
 
+def _episode_by_role(name: str, clinical) -> PolymorphicProxySerializer:
+    """Clinicians get the clinical view, front desk and patients the summary (anyOf: see clinic.api.schema)."""
+    return PolymorphicProxySerializer(
+        component_name=name,
+        serializers=[clinical, s.EpisodeSummarySerializer],
+        resource_type_field_name=None,
+    )
+
+
 @extend_schema_view(
     list=extend_schema(
-        responses=s.EpisodeOutputSerializer,
+        responses=_episode_by_role("EpisodeByRole", s.EpisodeOutputSerializer),
         description="Clinicians get the care team and next stages; front desk and patients get the summary "
         "(id, patient, stage, setting, opened_at, closed_at, previous_episode).",
     ),
-    retrieve=extend_schema(responses=s.EpisodeDetailOutputSerializer),
+    retrieve=extend_schema(responses=_episode_by_role("EpisodeDetailByRole", s.EpisodeDetailOutputSerializer)),
 )
 class EpisodeViewSet(ScopedListMixin, ScopedRetrieveMixin, ScopedViewSet):
     """Episodes of care: at most one open per patient; moved through the stage machine by `transition`."""
@@ -152,7 +161,7 @@ class ObservationFilter(SyncFilterSet):
     patient = django_filters.UUIDFilter(field_name="episode__patient_id")
     episode = django_filters.UUIDFilter(field_name="episode_id")
     instrument = django_filters.ChoiceFilter(choices=instrument_choices)
-    observed_since = django_filters.IsoDateTimeFilter(field_name="observed_at", lookup_expr="gte")
+    observed_since = UtcDateTimeFilter(field_name="observed_at", lookup_expr="gte")
 
     class Meta:
         model = Observation
