@@ -71,3 +71,32 @@ def api():
         return client
 
     return make
+
+
+@pytest.fixture
+def assert_same_budget_for_3_and_15_rows(api, django_assert_max_num_queries, monkeypatch):
+    """Lists `url` as `user` with 3 rows, then with 15 (each make_row() adds one the user sees): both within
+    `bound` queries, and the same number, so nothing is fetched per row. The user is reloaded for each call so
+    no per-instance cache (facility ids) hides a query, and every page reads its own sync position."""
+    import datetime
+
+    from clinic.accounts.models import User
+    from clinic.api import sync
+
+    monkeypatch.setattr(sync, "POSITION_REUSE", datetime.timedelta(0), raising=False)
+
+    def check(user, url: str, make_row, *, bound: int, **params) -> None:
+        counts, made = [], 0
+        for rows in (3, 15):
+            for _ in range(rows - made):
+                make_row()
+            made = rows
+            client = api(User.objects.get(pk=user.pk))
+            with django_assert_max_num_queries(bound) as captured:
+                response = client.get(url, {"page_size": 50, **params})
+            assert response.status_code == 200, response.content
+            assert len(response.json()["results"]) == rows
+            counts.append(len(captured))
+        assert counts[0] == counts[1], f"queries grow with the rows: {counts}"
+
+    return check

@@ -26,6 +26,7 @@ CLINICIANS = frozenset({Role.PHYSICIAN, Role.NURSE, Role.COUNSELOR, Role.CASE_MA
 # per-channel opt-in/out; patient_clinical.*: substance-use history, co-occurring conditions, allergies;
 # consent.*: 42 CFR Part 2 disclosure consents (their text describes clinical records, so clinicians only);
 # patient_profile.*: a patient's own contact details and preferences (GET/PATCH /api/v1/me/profile/).
+# patient.transfer: move a patient (no open episode) to another facility the administrator also works in.
 DEMOGRAPHICS_READ = {"patient.view"}
 DEMOGRAPHICS_WRITE = {
     "patient.create",
@@ -180,6 +181,27 @@ THERAPY = {
     Role.PATIENT: {"appointment.view"},
 }
 
+# The mobile apps' `/api/v1/me/...` conveniences. A patient's own corners (my_*: appointments, relapse-prevention
+# plan, self check-ins, reminder settings, support contacts) are for patients only; staff read the same records
+# through the resources above. A staff member's work lists (patients whose care team they are on, detox rounds
+# due, alerts addressed to them, follow-up check-ins they hold) are for the roles that do that work.
+MY_PATIENT_APP = {
+    "my_appointment.view",
+    "my_relapse_prevention_plan.view",
+    "my_check_in.view",
+    "my_check_in.create",
+    "my_reminder_settings.view",
+    "my_reminder_settings.change",
+    "my_support_contact.view",
+    "my_support_contact.change",
+}
+MY_WORK = {
+    Role.PHYSICIAN: {"my_patient.view", "my_due_round.view", "my_alert.view", "my_check_in_due.view"},
+    Role.NURSE: {"my_patient.view", "my_due_round.view", "my_alert.view", "my_check_in_due.view"},
+    Role.COUNSELOR: {"my_patient.view", "my_alert.view", "my_check_in_due.view"},
+    Role.CASE_MANAGER: {"my_patient.view", "my_alert.view", "my_check_in_due.view"},
+}
+
 PERMISSIONS: dict[Role, frozenset[str]] = {
     Role.PHYSICIAN: frozenset(
         OWN_ACCOUNT
@@ -194,6 +216,7 @@ PERMISSIONS: dict[Role, frozenset[str]] = {
         | AFTERCARE[Role.PHYSICIAN]
         | THERAPY[Role.PHYSICIAN]
         | REMINDERS_STAFF
+        | MY_WORK[Role.PHYSICIAN]
     ),
     Role.NURSE: frozenset(
         OWN_ACCOUNT
@@ -207,6 +230,7 @@ PERMISSIONS: dict[Role, frozenset[str]] = {
         | AFTERCARE[Role.NURSE]
         | THERAPY[Role.NURSE]
         | REMINDERS_STAFF
+        | MY_WORK[Role.NURSE]
     ),
     Role.COUNSELOR: frozenset(
         OWN_ACCOUNT
@@ -218,6 +242,7 @@ PERMISSIONS: dict[Role, frozenset[str]] = {
         | AFTERCARE[Role.COUNSELOR]
         | THERAPY[Role.COUNSELOR]
         | REMINDERS_STAFF
+        | MY_WORK[Role.COUNSELOR]
     ),
     Role.CASE_MANAGER: frozenset(
         OWN_ACCOUNT
@@ -229,6 +254,7 @@ PERMISSIONS: dict[Role, frozenset[str]] = {
         | AFTERCARE[Role.CASE_MANAGER]
         | THERAPY[Role.CASE_MANAGER]
         | REMINDERS_STAFF
+        | MY_WORK[Role.CASE_MANAGER]
     ),
     Role.FRONT_DESK: frozenset(
         OWN_ACCOUNT
@@ -242,7 +268,7 @@ PERMISSIONS: dict[Role, frozenset[str]] = {
         OWN_ACCOUNT
         | DEMOGRAPHICS_READ
         | REMINDERS_STAFF
-        | {"audit_event.view", "device.revoke_any", "device.view_any"}
+        | {"audit_event.view", "device.revoke_any", "device.view_any", "patient.transfer"}
         | AFTERCARE[Role.CLINIC_ADMIN]
         | THERAPY[Role.CLINIC_ADMIN]
     ),
@@ -253,6 +279,7 @@ PERMISSIONS: dict[Role, frozenset[str]] = {
         | REMINDERS_PATIENT
         | AFTERCARE[Role.PATIENT]
         | THERAPY[Role.PATIENT]
+        | MY_PATIENT_APP
     ),
 }
 

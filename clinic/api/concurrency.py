@@ -9,15 +9,23 @@ from clinic.errors import PreconditionFailed
 
 
 def etag_for(instance: Model) -> str:
-    version = f"{instance.pk}:{instance.updated_at.isoformat()}".encode()
-    return '"' + hashlib.sha256(version).hexdigest()[:32] + '"'
+    return etag_for_version(f"{instance.pk}:{instance.updated_at.isoformat()}")
+
+
+def etag_for_version(version: str) -> str:
+    """The ETag of a resource whose version is `version` (for resources made of several rows)."""
+    return '"' + hashlib.sha256(version.encode()).hexdigest()[:32] + '"'
 
 
 def if_match_check(header: str | None, instance: Model) -> None:
     """Raise 412 when the client's If-Match does not name the current version. No header: allowed."""
+    if_match_check_etag(header, etag_for(instance) if header else "")
+
+
+def if_match_check_etag(header: str | None, current: str) -> None:
+    """if_match_check for a resource whose current ETag the caller computed (etag_for_version)."""
     if not header:
         return
-    current = etag_for(instance)
     offered = {tag.strip().removeprefix("W/") for tag in header.split(",")}
     if "*" in offered or current in offered:
         return

@@ -8,12 +8,13 @@ margin for clock skew between application servers. Clients de-duplicate the over
 
 from datetime import datetime, timedelta
 
+from django.apps import apps
 from django.db import connection
 from django.db.models import Model, Q, QuerySet
 from django.utils import timezone
 
 from clinic.accounts.roles import Role
-from clinic.scoping import model_scope
+from clinic.scoping import Scope, model_scope
 
 from .models import Tombstone
 
@@ -47,9 +48,36 @@ def tombstone_record(*, instance: Model, reason: str, facility_id=None) -> Tombs
         model=instance._meta.label_lower,
         object_id=str(instance.pk),
         facility_id=facility_id or row[0],
-        patient_user_id=row[1],
+        # A record leaving a facility is still its patient's: only a deletion is news to the patient's app.
+        patient_user_id=row[1] if reason == Tombstone.Reason.DELETED else None,
         reason=reason,
     )
+
+
+def tombstone_patient_records(*, patient_pk, facility_id, batch_size: int = 1000) -> int:
+    """Record that every row about one patient, of every scoped model, left `facility_id`'s scope (the patient
+    moved to another facility). Call before or after the move, inside its transaction. Generic over the models'
+    SCOPE declarations, so the platform names no domain app. Returns the number of tombstones written."""
+    now = timezone.now()
+    written = 0
+    for model in apps.get_models():
+        scope = getattr(model, "SCOPE", None)
+        if not isinstance(scope, Scope) or scope.patient_pk is None or model._meta.proxy:
+            continue
+        ids = model._default_manager.filter(**{scope.patient_pk: patient_pk}).values_list("pk", flat=True)
+        rows = [
+            Tombstone(
+                model=model._meta.label_lower,
+                object_id=str(pk),
+                facility_id=facility_id,
+                reason=Tombstone.Reason.LEFT_SCOPE,
+                occurred_at=now,
+            )
+            for pk in ids.iterator()
+        ]
+        Tombstone.objects.bulk_create(rows, batch_size=batch_size)
+        written += len(rows)
+    return written
 
 
 def tombstone_list(*, actor) -> QuerySet[Tombstone]:

@@ -214,6 +214,9 @@ def test_updated_since_filters_and_a_transfer_appears_in_the_deletions_feed(
     assert [(row["object_id"], row["reason"]) for row in feed["results"]] == [(str(patient.id), "left_scope")]
     assert "sync_position" in feed
     assert api(other_staff["nurse"]).get("/api/v1/sync/deletions/").json()["results"] == []
+    # The record left a facility, not its patient: the patient's app keeps it (only deletions reach them).
+    assert api(patient.user).get("/api/v1/sync/deletions/").json()["results"] == []
+    tombstone_record(instance=patient, reason=Tombstone.Reason.DELETED)
     assert [row["object_id"] for row in api(patient.user).get("/api/v1/sync/deletions/").json()["results"]] == [
         str(patient.id)
     ]
