@@ -7,6 +7,9 @@ treatment registers how to filter and which stages exist, e.g. in TreatmentConfi
         lambda patients, stage: patients.filter(episodes__closed_at__isnull=True, episodes__stage=stage),
         choices=Stage.values,
     )
+
+A patient's transfer to another facility may be refused by a later app (treatment: an open episode must be
+discharged first): `register_transfer_guard(guard)`, where `guard(patient)` returns a reason or None.
 """
 
 from collections.abc import Callable, Iterable
@@ -31,3 +34,16 @@ def register_stage_filter(apply: Callable[[QuerySet, str], QuerySet], *, choices
 
 def stage_filter() -> StageFilter | None:
     return _stage_filter
+
+
+_transfer_guards: list[Callable] = []
+
+
+def register_transfer_guard(guard: Callable) -> None:
+    """`guard(patient) -> str | None`: a reason the patient cannot move to another facility now, or None."""
+    if guard not in _transfer_guards:
+        _transfer_guards.append(guard)
+
+
+def transfer_refusals(patient) -> list[str]:
+    return [reason for guard in _transfer_guards if (reason := guard(patient))]

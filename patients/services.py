@@ -11,9 +11,12 @@ from django.utils import timezone
 
 from clinic.accounts.models import Facility, User
 from clinic.accounts.roles import Role
+from clinic.api.models import Tombstone
+from clinic.api.sync import tombstone_patient_records, tombstone_record
 from clinic.audit.services import audit_record, audit_record_reads
-from clinic.errors import Conflict, ValidationFailed
+from clinic.errors import Conflict, NotAllowed, ValidationFailed
 
+from .extensions import transfer_refusals
 from .models import (
     Allergy,
     CommunicationConsent,
@@ -162,6 +165,42 @@ def patient_update(*, actor: User, patient: Patient, data: dict) -> Patient:
 
 
 @transaction.atomic
+def patient_transfer(*, actor: User, patient: Patient, facility: Facility, reason: str) -> Patient:
+    """Move a patient's record to another facility of the network, with a new MRN there (the old one is kept in
+    the audit event). The actor must work in both facilities. Later apps may refuse (treatment: an open episode
+    must be discharged, as transferred, first). Everything about the patient leaves the old facility's scope,
+    so its staff's offline copies drop it through the deletions feed (left_scope tombstones)."""
+    patient = Patient.objects.select_for_update(of=("self",)).select_related("facility").get(pk=patient.pk)
+    problems: dict[str, list[str]] = {}
+    if facility.pk == patient.facility_id:
+        problems["facility"] = ["The patient is already registered at this facility."]
+    elif facility.pk not in actor.facility_ids():
+        problems["facility"] = ["You do not work in this facility."]
+    if not (reason or "").strip():
+        problems["reason"] = ["Say why the patient moves."]
+    if problems:
+        raise ValidationFailed("Check the transfer.", fields=problems)
+    refusals = transfer_refusals(patient)
+    if refusals:
+        raise Conflict(" ".join(refusals), code="transfer_refused")
+    old_facility_id, old_mrn = patient.facility_id, patient.mrn
+    tombstone_patient_records(patient_pk=patient.pk, facility_id=old_facility_id)
+    patient.facility = facility
+    patient.mrn = _next_mrn(facility)
+    patient.save(update_fields=["facility", "mrn", "updated_at"])
+    if patient.user is not None:  # a patient account belongs to its patient's facility (devices, administration)
+        patient.user.facilities.remove(old_facility_id)
+        patient.user.facilities.add(facility)
+    audit_record(
+        actor=actor,
+        action="transfer",
+        instance=patient,
+        detail={"from_facility": str(old_facility_id), "to_facility": str(facility.pk), "previous_mrn": old_mrn},
+    )
+    return patient
+
+
+@transaction.atomic
 def patient_profile_update(*, actor: User, patient: Patient, data: dict) -> Patient:
     """A patient changes their own contact details and preferences; any other field is refused by name."""
     refused = sorted(set(data) - PATIENT_PROFILE_FIELDS)
@@ -220,20 +259,35 @@ def allergy_update(*, actor: User, allergy: Allergy, data: dict) -> Allergy:
 # Contacts
 
 
+def _patient_manages_contact(actor: User, patient: Patient, kinds: set[str]) -> None:
+    """A patient keeps their own support contacts from the app; emergency contacts are the clinic's to change
+    (it relies on them in a crisis), so the app shows them read-only."""
+    if actor.role != Role.PATIENT:
+        return
+    if patient.user_id != actor.pk:
+        raise NotAllowed("Patients manage only their own contacts.")
+    if kinds - {PatientContact.Kind.SUPPORT}:
+        raise NotAllowed("Emergency contacts are changed by the clinic; ask the front desk.")
+
+
 @transaction.atomic
 def contact_add(*, actor: User, patient: Patient, **fields: Any) -> PatientContact:
+    _patient_manages_contact(actor, patient, {fields.get("kind", "")})
     contact = PatientContact(patient=patient, **_normalise_contact_fields(fields))
     return _create(actor=actor, instance=contact)
 
 
 @transaction.atomic
 def contact_update(*, actor: User, contact: PatientContact, data: dict) -> PatientContact:
+    _patient_manages_contact(actor, contact.patient, {contact.kind, data.get("kind", contact.kind)})
     return _save_change(actor=actor, instance=contact, data=_normalise_contact_fields(data))
 
 
 @transaction.atomic
 def contact_remove(*, actor: User, contact: PatientContact) -> None:
+    _patient_manages_contact(actor, contact.patient, {contact.kind})
     audit_record(actor=actor, action="delete", instance=contact)
+    tombstone_record(instance=contact, reason=Tombstone.Reason.DELETED)
     contact.delete()
 
 

@@ -2,7 +2,7 @@
 
 from clinic.accounts.roles import Role
 from clinic.notifications.services import register_delivery_failure_handler
-from patients.extensions import register_stage_filter
+from patients.extensions import register_stage_filter, register_transfer_guard
 
 from .models import Alert, Stage
 
@@ -30,6 +30,15 @@ def alert_on_failed_patient_reminder(reminder) -> None:
     )
 
 
+def open_episode_blocks_transfer(patient) -> str | None:
+    """A patient in treatment moves only once the episode is closed (discharge as `transferred`), so its care
+    team, rounds, orders and reminders never straddle two facilities."""
+    if patient.episodes.filter(closed_at__isnull=True).exists():
+        return "Discharge the open episode of care (as transferred) before moving the patient."
+    return None
+
+
 def connect() -> None:
     register_stage_filter(_patients_in_stage, choices=Stage.values)
+    register_transfer_guard(open_episode_blocks_transfer)
     register_delivery_failure_handler(alert_on_failed_patient_reminder)

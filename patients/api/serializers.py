@@ -201,6 +201,30 @@ class ContactCreateSerializer(ContactUpdateSerializer):
         fields = ["patient", *ContactUpdateSerializer.Meta.fields]
 
 
+class MyContactUpdateSerializer(serializers.ModelSerializer):
+    """A patient's change to one of their support contacts (its kind stays support)."""
+
+    class Meta:
+        model = PatientContact
+        fields = ["name", "relationship", "phone", "email", "may_contact", "notes"]
+
+
+class MyContactCreateSerializer(MyContactUpdateSerializer):
+    kind = serializers.ChoiceField(
+        choices=[PatientContact.Kind.SUPPORT],
+        default=PatientContact.Kind.SUPPORT,
+        help_text="Only support contacts are added from the app; emergency contacts are kept by the clinic.",
+    )
+
+    class Meta(MyContactUpdateSerializer.Meta):
+        fields = ["kind", *MyContactUpdateSerializer.Meta.fields]
+
+
+class PatientTransferSerializer(serializers.Serializer):
+    facility = serializers.UUIDField(help_text="The facility the patient moves to (you work in both).")
+    reason = serializers.CharField(max_length=500)
+
+
 class CommunicationConsentOutputSerializer(serializers.ModelSerializer):
     recorded_by = serializers.CharField(source="recorded_by.username", default=None, allow_null=True, read_only=True)
 

@@ -3,11 +3,12 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import mixins
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from clinic.accounts.models import Facility
 from clinic.accounts.roles import Role
 from clinic.api.concurrency import etag_for, if_match_check
 from clinic.api.filters import SyncFilterSet
@@ -92,6 +93,7 @@ class PatientViewSet(ScopedListMixin, ScopedRetrieveMixin, mixins.UpdateModelMix
         "create": "patient.create",
         "update": "patient.change",
         "partial_update": "patient.change",
+        "transfer": "patient.transfer",
     }
 
     @extend_schema(request=s.PatientCreateSerializer, responses={201: s.PatientOutputSerializer})
@@ -108,6 +110,23 @@ class PatientViewSet(ScopedListMixin, ScopedRetrieveMixin, mixins.UpdateModelMix
         serializer = s.PatientUpdateSerializer(patient, data=request.data, partial=partial)
         serializer.is_valid(raise_exception=True)
         patient = services.patient_update(actor=request.user, patient=patient, data=serializer.validated_data)
+        return self.output(patient)
+
+    @extend_schema(request=s.PatientTransferSerializer, responses={200: s.PatientOutputSerializer})
+    @action(detail=True, methods=["post"])
+    def transfer(self, request, pk=None):
+        """Move the patient to another facility you also work in (new MRN there). The episode of care must be
+        closed first. The old facility's staff see the patient and every record leave their scope
+        (`sync/deletions/`, reason `left_scope`)."""
+        patient = self.get_object()
+        serializer = s.PatientTransferSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        facility = Facility.objects.filter(pk=serializer.validated_data["facility"]).first()
+        if facility is None:
+            raise ValidationFailed("Check the transfer.", fields={"facility": ["You do not work in this facility."]})
+        patient = services.patient_transfer(
+            actor=request.user, patient=patient, facility=facility, reason=serializer.validated_data["reason"]
+        )
         return self.output(patient)
 
 
@@ -424,3 +443,54 @@ class MyProfileView(ContractAPIView):
         data = {**refused, **serializer.validated_data}
         patient = services.patient_profile_update(actor=request.user, patient=patient, data=data)
         return Response(self._profile(patient), headers={"ETag": etag_for(patient)})
+
+
+class MyContactFilter(SyncFilterSet):
+    kind = django_filters.ChoiceFilter(choices=PatientContact.Kind.choices)
+
+    class Meta:
+        model = PatientContact
+        fields = ["kind", "updated_since"]
+
+
+@extend_schema_view(
+    list=extend_schema(responses=s.ContactOutputSerializer),
+    retrieve=extend_schema(responses=s.ContactOutputSerializer),
+)
+class MySupportContactViewSet(ScopedListMixin, ScopedRetrieveMixin, mixins.DestroyModelMixin, ScopedViewSet):
+    """A patient's own support and emergency contacts. The patient adds, changes (PATCH, with If-Match) and
+    removes their support contacts; emergency contacts are shown read-only (the clinic keeps them)."""
+
+    queryset = PatientContact.objects.all()
+    serializer_class = s.MyContactCreateSerializer
+    output_serializer_class = s.ContactOutputSerializer
+    filterset_class = MyContactFilter
+    action_permissions = {
+        "list": "my_support_contact.view",
+        "retrieve": "my_support_contact.view",
+        "create": "my_support_contact.change",
+        "partial_update": "my_support_contact.change",
+        "destroy": "my_support_contact.change",
+    }
+
+    def get_queryset(self):
+        return super().get_queryset().filter(patient__user_id=self.request.user.pk)
+
+    @extend_schema(request=s.MyContactCreateSerializer, responses={201: s.ContactOutputSerializer})
+    def create(self, request, *args, **kwargs):
+        serializer = s.MyContactCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        patient = selectors.own_patient_record(actor=request.user)
+        contact = services.contact_add(actor=request.user, patient=patient, **serializer.validated_data)
+        return self.output(contact, status=201)
+
+    @extend_schema(request=s.MyContactUpdateSerializer, responses={200: s.ContactOutputSerializer})
+    def partial_update(self, request, *args, **kwargs):
+        contact = self.get_object()
+        serializer = s.MyContactUpdateSerializer(contact, data=request.data, partial=True)
+        serializer.is_valid(raise_exception=True)
+        contact = services.contact_update(actor=request.user, contact=contact, data=dict(serializer.validated_data))
+        return self.output(contact)
+
+    def perform_destroy(self, instance):
+        services.contact_remove(actor=self.request.user, contact=instance)
