@@ -26,6 +26,8 @@ from django.db.models.functions import Coalesce
 from clinic.accounts.models import Facility, User
 from clinic.errors import NotFound
 from clinic.scoping import scope_queryset
+from patients.models import CommunicationConsent, Patient
+from patients.selectors import patient_consented_channels
 from treatment.models import Episode
 
 from .models import (
@@ -108,6 +110,44 @@ def scoped_get(queryset: QuerySet, pk, what: str):
     if found is None:
         raise NotFound(f"{what} not found.")
     return found
+
+
+# --- The patient's own corner of the app --------------------------------------------------------------
+
+
+def own_plans(plans: QuerySet[RelapsePreventionPlan], patient_user) -> QuerySet[RelapsePreventionPlan]:
+    """`plans` of the patient with this account, the current one first: that of the open episode, else of the
+    latest episode."""
+    return plans.filter(episode__patient__user_id=patient_user.pk).order_by(
+        F("episode__closed_at").desc(nulls_first=True), "-episode__opened_at"
+    )
+
+
+@dataclass(frozen=True)
+class ReminderSettings:
+    """How a patient is reminded: channels they opted in to, preferred channel, quiet hours in their time zone,
+    and the daily check-in prompt time of the plan of their open episode (None: no plan, or no prompt)."""
+
+    patient: Patient
+    channels: dict[str, bool]
+    plan: RelapsePreventionPlan | None
+
+    @property
+    def daily_check_in_time(self) -> datetime.time | None:
+        return self.plan.check_in_prompt_time if self.plan is not None else None
+
+
+def reminder_settings(patient: Patient) -> ReminderSettings:
+    consented = patient_consented_channels(patient)
+    plan = RelapsePreventionPlan.objects.filter(episode__patient=patient, episode__closed_at__isnull=True).first()
+    channels = {channel: channel in consented for channel in CommunicationConsent.Channel.values}
+    return ReminderSettings(patient=patient, channels=channels, plan=plan)
+
+
+def provider_check_ins_due(*, actor: User) -> QuerySet[ProviderCheckIn]:
+    """The follow-up check-ins `actor` holds that are still to do: scheduled, or missed (still completable)."""
+    open_statuses = [ProviderCheckIn.Status.SCHEDULED, ProviderCheckIn.Status.MISSED]
+    return provider_check_in_list(actor=actor).filter(provider_id=actor.pk, status__in=open_statuses)
 
 
 # --- Outcomes ------------------------------------------------------------------------------------------

@@ -22,12 +22,15 @@ from django.utils import timezone
 
 from clinic.accounts.models import Facility, User
 from clinic.accounts.roles import CLINICIANS, Role
+from clinic.api.models import Tombstone
+from clinic.api.sync import tombstone_record
 from clinic.audit.services import audit_record
 from clinic.errors import Conflict, NotAllowed, ValidationFailed
 from clinic.notifications.localtime import local_to_utc
 from clinic.notifications.models import Reminder
 from clinic.notifications.services import reminder_cancel_for_subject, reminder_schedule
-from patients.models import Patient, SubstanceUseHistory
+from patients import services as patient_services
+from patients.models import CommunicationConsent, Patient, SubstanceUseHistory
 from treatment import services as treatment_services
 from treatment.models import Alert, DischargeReason, Episode, EpisodeTransition, Stage
 from treatment.stages import TransitionAttempt
@@ -322,6 +325,9 @@ def relapse_trigger_remove(*, actor: User, trigger: RelapseTrigger) -> None:
     _staff_only(actor)
     plan = _lock_plan(trigger.plan)
     audit_record(actor=actor, action="delete", instance=trigger, detail={"by_patient": trigger.authored_by_patient})
+    for strategy in trigger.coping_strategies.all():  # deleted with it (cascade): offline copies drop them too
+        tombstone_record(instance=strategy, reason=Tombstone.Reason.DELETED)
+    tombstone_record(instance=trigger, reason=Tombstone.Reason.DELETED)
     trigger.delete()
     _touch(plan, actor)
 
@@ -351,6 +357,7 @@ def coping_strategy_remove(*, actor: User, strategy: CopingStrategy) -> None:
     _staff_only(actor)
     plan = _lock_plan(strategy.trigger.plan)
     audit_record(actor=actor, action="delete", instance=strategy, detail={"by_patient": strategy.authored_by_patient})
+    tombstone_record(instance=strategy, reason=Tombstone.Reason.DELETED)
     strategy.delete()
     _touch(plan, actor)
 
@@ -373,6 +380,37 @@ def check_in_prompt_time_set(
         _prompt_time_change(actor=actor, plan=plan, prompt_time=prompt_time)
     audit_record(actor=actor, action="update", instance=plan, detail={"fields": ["check_in_prompt_time"]})
     return plan
+
+
+# --- A patient's reminder settings (GET/PATCH /api/v1/me/reminder-settings/) ----------------------------
+
+REMINDER_PROFILE_FIELDS = ("preferred_channel", "quiet_hours_start", "quiet_hours_end")
+
+
+@transaction.atomic
+def reminder_settings_update(*, actor: User, patient: Patient, data: Mapping[str, Any]) -> selectors.ReminderSettings:
+    """A patient changes how they are reminded, in one step: opt in or out per channel (recorded as consent
+    events from the app), the preferred channel and quiet hours (their profile), and the time of the daily
+    check-in prompt (their current relapse-prevention plan; the next prompt moves at once). Each part is written
+    and audited by the service that owns it."""
+    if actor.role != Role.PATIENT or patient.user_id != actor.pk:
+        raise NotAllowed("Patients change their own reminder settings.")
+    current = selectors.reminder_settings(patient)
+    if "daily_check_in_time" in data and current.plan is None:
+        raise ValidationFailed(
+            "There is no daily check-in to set a time for yet.",
+            fields={"daily_check_in_time": ["Your care team has not written your relapse-prevention plan yet."]},
+        )
+    for channel, opted_in in sorted((data.get("channels") or {}).items()):
+        if opted_in != current.channels[channel]:
+            action = CommunicationConsent.Action.OPT_IN if opted_in else CommunicationConsent.Action.OPT_OUT
+            patient_services.communication_consent_record(actor=actor, patient=patient, channel=channel, action=action)
+    profile = {name: data[name] for name in REMINDER_PROFILE_FIELDS if name in data}
+    if profile:
+        patient_services.patient_profile_update(actor=actor, patient=patient, data=profile)
+    if "daily_check_in_time" in data:
+        check_in_prompt_time_set(actor=actor, plan=current.plan, prompt_time=data["daily_check_in_time"])
+    return selectors.reminder_settings(patient)
 
 
 # --- The stage machine's hooks (registered in AftercareConfig.ready) -----------------------------------

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from django.db.models import Prefetch, QuerySet
+from django.db.models import Prefetch, Q, QuerySet
 from django.utils import timezone
 
 from clinic.accounts.models import Facility, User
@@ -42,6 +42,25 @@ def observation_list(*, actor: User) -> QuerySet[Observation]:
 
 def alert_list(*, actor: User) -> QuerySet[Alert]:
     return scope_queryset(Alert.objects.all(), actor)
+
+
+def my_patients(*, actor: User) -> QuerySet[Patient]:
+    """Patients of `actor`'s facilities whose open episode has `actor` on its care team, each with that episode
+    prefetched as `open_episodes` (a list of one)."""
+    on_team = Q(physician=actor) | Q(nurse=actor) | Q(primary_counselor=actor) | Q(case_manager=actor)
+    episodes = Episode.objects.filter(on_team, closed_at__isnull=True)
+    return scope_queryset(
+        Patient.objects.filter(pk__in=episodes.values("patient_id")).prefetch_related(
+            Prefetch("episodes", queryset=Episode.objects.filter(closed_at__isnull=True), to_attr="open_episodes")
+        ),
+        actor,
+    )
+
+
+def alerts_addressed_to(*, actor: User) -> QuerySet[Alert]:
+    """Open alerts naming `actor`, or naming nobody but `actor`'s role (as the dashboard counts them)."""
+    addressed = Q(target_user=actor) | Q(target_user__isnull=True, target_role=actor.role)
+    return alert_list(actor=actor).filter(addressed, acknowledged_at__isnull=True)
 
 
 def assessment_list(*, actor: User) -> QuerySet[Assessment]:

@@ -1,7 +1,7 @@
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from patients.models import SubstanceUseHistory
+from patients.models import Patient, SubstanceUseHistory
 from treatment.api.serializers import StaffField
 
 from ..models import (
@@ -283,3 +283,37 @@ class FacilityOutcomeSerializer(serializers.Serializer):
     relapses = serializers.IntegerField()
     readmissions = serializers.IntegerField()
     readmission_rate = serializers.FloatField(allow_null=True)
+
+
+# --- The patient's reminder settings (me/reminder-settings/) -------------------------------------------
+
+
+class ReminderChannelsSerializer(serializers.Serializer):
+    sms = serializers.BooleanField(required=False, help_text="Opted in to text messages.")
+    email = serializers.BooleanField(required=False, help_text="Opted in to email.")
+    push = serializers.BooleanField(required=False, help_text="Opted in to push notifications.")
+
+
+class ReminderSettingsOutputSerializer(serializers.Serializer):
+    channels = ReminderChannelsSerializer(help_text="Per channel: whether you agreed to be reminded on it.")
+    preferred_channel = serializers.ChoiceField(choices=Patient.Channel.choices, source="patient.preferred_channel")
+    quiet_hours_start = serializers.TimeField(source="patient.quiet_hours_start", allow_null=True)
+    quiet_hours_end = serializers.TimeField(source="patient.quiet_hours_end", allow_null=True)
+    timezone = serializers.CharField(source="patient.timezone", help_text="Change it in me/profile/.")
+    daily_check_in_time = serializers.TimeField(
+        allow_null=True, help_text="Local time of the daily check-in prompt; null: no prompt (or no plan yet)."
+    )
+    daily_check_in_available = serializers.SerializerMethodField(
+        help_text="False until your care team writes your relapse-prevention plan: no time can be set before."
+    )
+
+    def get_daily_check_in_available(self, settings) -> bool:
+        return settings.plan is not None
+
+
+class ReminderSettingsUpdateSerializer(serializers.Serializer):
+    channels = ReminderChannelsSerializer(required=False, help_text="Only the channels you name change.")
+    preferred_channel = serializers.ChoiceField(choices=Patient.Channel.choices, required=False)
+    quiet_hours_start = serializers.TimeField(allow_null=True, required=False)
+    quiet_hours_end = serializers.TimeField(allow_null=True, required=False)
+    daily_check_in_time = serializers.TimeField(allow_null=True, required=False)

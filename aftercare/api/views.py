@@ -1,3 +1,5 @@
+import json
+
 import django_filters
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
@@ -6,10 +8,13 @@ from rest_framework import serializers as drf_serializers
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from clinic.api.concurrency import etag_for_version, if_match_check_etag
 from clinic.api.filters import SyncFilterSet, UtcDateTimeFilter
+from clinic.api.pagination import StableCursorPagination
 from clinic.api.views import ScopedListMixin, ScopedRetrieveMixin, ScopedViewSet
 from clinic.audit.services import audit_record_system
-from clinic.errors import ValidationFailed
+from clinic.errors import NotFound, ValidationFailed
+from patients.models import Patient
 from patients.selectors import own_patient_record
 from treatment import selectors as treatment_selectors
 from treatment.api.serializers import EpisodeDetailOutputSerializer
@@ -364,3 +369,120 @@ class AftercareOutcomeViewSet(ScopedListMixin, ScopedRetrieveMixin, ScopedViewSe
             actor=request.user, action="view", model_label="aftercare.facility_outcome", facility_id=facility.pk
         )
         return Response(s.FacilityOutcomeSerializer(summary).data)
+
+
+# --- The patient app's own corner (me/...) -------------------------------------------------------------
+
+
+class MyRelapsePreventionPlanViewSet(ScopedRetrieveMixin, ScopedViewSet):
+    """`GET /me/relapse-prevention-plan/`: your current plan (that of your open episode, else your latest), with
+    triggers and coping strategies. Read-only here: add your own triggers and strategies, or choose the daily
+    check-in time, through `relapse-prevention-plans/{id}/...` and `me/reminder-settings/`."""
+
+    queryset = selectors.plan_queryset()
+    serializer_class = s.PlanOutputSerializer
+    action_permissions = {"retrieve": "my_relapse_prevention_plan.view"}
+
+    def get_object(self):
+        plan = selectors.own_plans(self.get_queryset(), self.request.user).first()
+        if plan is None:
+            raise NotFound("You have no relapse-prevention plan yet.")
+        return plan
+
+
+class MyCheckInFilter(SyncFilterSet):
+    since = UtcDateTimeFilter(field_name="checked_in_at", lookup_expr="gte")
+    used = django_filters.BooleanFilter()
+
+    class Meta:
+        model = CheckIn
+        fields = ["since", "used", "updated_since"]
+
+
+class MyCheckInViewSet(ScopedListMixin, ScopedViewSet):
+    """`me/check-ins/`: your daily check-ins (newest first) and a new one. POST honours `Idempotency-Key`, so a
+    retry from a phone that lost its connection never records the same check-in twice."""
+
+    queryset = CheckIn.objects.all()
+    serializer_class = s.CheckInInputSerializer
+    output_serializer_class = s.CheckInOutputSerializer
+    filterset_class = MyCheckInFilter
+    action_permissions = {"list": "my_check_in.view", "create": "my_check_in.create"}
+
+    def get_queryset(self):
+        return super().get_queryset().filter(patient__user_id=self.request.user.pk)
+
+    @extend_schema(request=s.CheckInInputSerializer, responses={201: s.CheckInOutputSerializer})
+    def create(self, request, *args, **kwargs):
+        serializer = s.CheckInInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        patient = own_patient_record(actor=request.user)
+        check_in = services.check_in_submit(actor=request.user, patient=patient, **serializer.validated_data)
+        return self.output(check_in, status=201)
+
+
+class MyReminderSettingsViewSet(ScopedViewSet):
+    """`me/reminder-settings/`: the channels you agreed to be reminded on, your preferred channel, your quiet
+    hours (in your time zone) and the time of your daily check-in prompt. PATCH changes any of them in one step
+    and honours If-Match with the ETag of GET (412 when they changed since)."""
+
+    queryset = Patient.objects.all()
+    serializer_class = s.ReminderSettingsUpdateSerializer
+    action_permissions = {"retrieve": "my_reminder_settings.view", "partial_update": "my_reminder_settings.change"}
+
+    @staticmethod
+    def _body(settings: selectors.ReminderSettings) -> tuple[dict, str]:
+        data = s.ReminderSettingsOutputSerializer(settings).data
+        return data, etag_for_version(json.dumps(data, sort_keys=True, default=str))
+
+    @extend_schema(responses={200: s.ReminderSettingsOutputSerializer})
+    def retrieve(self, request, *args, **kwargs):
+        settings = selectors.reminder_settings(own_patient_record(actor=request.user))
+        self.audit_read([settings.patient, *([settings.plan] if settings.plan else [])], "view")
+        data, etag = self._body(settings)
+        return Response(data, headers={"ETag": etag})
+
+    @extend_schema(request=s.ReminderSettingsUpdateSerializer, responses={200: s.ReminderSettingsOutputSerializer})
+    def partial_update(self, request, *args, **kwargs):
+        patient = own_patient_record(actor=request.user, for_update=True)  # held until the write commits
+        _, current = self._body(selectors.reminder_settings(patient))
+        if_match_check_etag(request.headers.get("If-Match"), current)
+        serializer = s.ReminderSettingsUpdateSerializer(data=request.data, partial=True)
+        serializer.is_valid(raise_exception=True)
+        settings = services.reminder_settings_update(
+            actor=request.user, patient=patient, data=dict(serializer.validated_data)
+        )
+        data, etag = self._body(settings)
+        return Response(data, headers={"ETag": etag})
+
+
+# --- The staff app's work lists (me/...) ---------------------------------------------------------------
+
+
+class DueOrderPagination(StableCursorPagination):
+    ordering = ("due_at", "id")
+
+
+class MyCheckInDueFilter(SyncFilterSet):
+    status = django_filters.ChoiceFilter(
+        choices=[(ProviderCheckIn.Status.SCHEDULED, "Scheduled"), (ProviderCheckIn.Status.MISSED, "Missed")]
+    )
+    due_before = UtcDateTimeFilter(field_name="due_at", lookup_expr="lt")
+
+    class Meta:
+        model = ProviderCheckIn
+        fields = ["status", "due_before", "updated_since"]
+
+
+class MyCheckInDueViewSet(ScopedListMixin, ScopedViewSet):
+    """`me/check-ins-due/`: the follow-up check-ins you hold that are still to do (scheduled, or missed and still
+    completable), soonest first. Complete them at `provider-check-ins/{id}/complete/`."""
+
+    queryset = ProviderCheckIn.objects.select_related("episode")
+    serializer_class = s.ProviderCheckInOutputSerializer
+    filterset_class = MyCheckInDueFilter
+    pagination_class = DueOrderPagination
+    action_permissions = {"list": "my_check_in_due.view"}
+
+    def get_queryset(self):
+        return selectors.provider_check_ins_due(actor=self.request.user)

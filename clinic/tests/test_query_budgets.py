@@ -31,6 +31,7 @@ from rest_framework.request import Request
 from rest_framework.test import APIRequestFactory
 
 from clinic.accounts.models import Device
+from clinic.accounts.roles import Role, role_may
 from clinic.api.models import Tombstone
 from clinic.audit.models import AuditEvent
 from clinic.audit.services import audit_record_system
@@ -41,7 +42,7 @@ from clinic.tests.api.test_scope_walk import NOT_PATIENT_DATA, _object_makers, _
 from clinic.tests.factories import UserFactory
 from patients.models import Patient
 from patients.selectors import patient_list
-from patients.tests.factories import PatientFactory
+from patients.tests.factories import PatientFactory, patient_with_login
 from treatment.models import Alert, Episode, Observation
 
 pytestmark = pytest.mark.django_db
@@ -78,6 +79,28 @@ VISIBLE_MAKERS = {
             episode__patient=patient, aftercare_started_at=timezone.now()
         ),
     ),
+    # The staff app's work lists (me/...): what is assigned or addressed to the caller.
+    "me/patients/": (
+        "treatment.tests.factories",
+        lambda factories, caller, patient: factories.EpisodeFactory(patient=patient, physician=caller, nurse=caller),
+    ),
+    "me/due-rounds/": (
+        "treatment.detox.tests.factories",
+        lambda factories, caller, patient: factories.ObservationRoundFactory(
+            course__episode__patient=patient, course__episode__physician=caller, course__episode__nurse=caller
+        ),
+    ),
+    "me/check-ins-due/": (
+        "aftercare.tests.factories",
+        lambda factories, caller, patient: factories.ProviderCheckInFactory(episode__patient=patient, provider=caller),
+    ),
+    # The patient app's lists (me/...) show the caller's own records; check-ins all go to their one open episode.
+    "me/check-ins/": (
+        "aftercare.tests.factories",
+        lambda factories, caller, patient: factories.CheckInFactory(
+            episode=patient.episodes.filter(closed_at__isnull=True).first() or factories.EpisodeFactory(patient=patient)
+        ),
+    ),
 }
 
 
@@ -110,10 +133,18 @@ def _maker(model):
 
 
 def _caller(entry, facility):
+    """A staff member who may list the route; for the patient app's own lists (me/...), a patient."""
     action = entry.callback.cls.action_permissions.get("list")
     role = _role_for(action)
+    if role is None and role_may(Role.PATIENT, action):
+        return patient_with_login(facility=facility).user
     assert role, f"no staff role may list {action}"
     return UserFactory(role=role, facility=facility)
+
+
+def _subject(caller, facility):
+    """The patient a record of the page is about: the caller themself for a patient, else a new patient."""
+    return caller.patient_record if caller.role == Role.PATIENT else PatientFactory(facility=facility)
 
 
 def _rows(response) -> list:
@@ -140,7 +171,7 @@ def test_list_query_count_is_the_same_for_a_page_of_1_and_of_50(path, entry, fac
     else:
         make = _maker(_model(entry))
     for _ in range(51):
-        make(caller, PatientFactory(facility=facility))
+        make(caller, _subject(caller, facility))
     client = api(caller)
     url = f"/api/v1/{path}"
     assert client.get(url, {"page_size": 1}).status_code == 200  # warm-up: one-time lookups are not per page

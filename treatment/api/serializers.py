@@ -4,6 +4,7 @@ from rest_framework import serializers
 
 from clinic.accounts.models import User
 from clinic.accounts.roles import STAFF_ROLES
+from patients.models import Patient
 from treatment import stages
 from treatment.instruments import instrument_choices
 from treatment.models import (
@@ -16,6 +17,7 @@ from treatment.models import (
     Setting,
     Stage,
 )
+from treatment.selectors import CARE_TEAM
 from treatment.services import ASSESSMENT_FIELDS
 
 
@@ -266,3 +268,31 @@ class AssessmentCompleteSerializer(serializers.Serializer):
         default="",
         help_text="Required for an outpatient setting.",
     )
+
+
+# --- The staff app's work lists (me/...) ---------------------------------------------------------------
+
+
+class MyPatientEpisodeSerializer(serializers.ModelSerializer):
+    my_roles = serializers.SerializerMethodField(help_text="Your places on this episode's care team.")
+
+    class Meta:
+        model = Episode
+        fields = ["id", "stage", "setting", "opened_at", "my_roles"]
+
+    def get_my_roles(self, episode) -> list[str]:
+        user_id = self.context["request"].user.pk
+        return [slot for slot in CARE_TEAM if getattr(episode, f"{slot}_id") == user_id]
+
+
+class MyPatientSerializer(serializers.ModelSerializer):
+    episode = serializers.SerializerMethodField(help_text="The open episode you are on the care team of.")
+
+    class Meta:
+        model = Patient
+        fields = ["id", "mrn", "first_name", "last_name", "date_of_birth", "sex", "facility", "episode", "updated_at"]
+
+    @extend_schema_field(MyPatientEpisodeSerializer(allow_null=True))
+    def get_episode(self, patient) -> dict | None:
+        episodes = getattr(patient, "open_episodes", [])
+        return MyPatientEpisodeSerializer(episodes[0], context=self.context).data if episodes else None

@@ -7,6 +7,7 @@ from clinic.accounts.roles import Role, role_may
 from clinic.api.filters import SyncFilterSet, UtcDateTimeFilter
 from clinic.api.views import ScopedListMixin, ScopedRetrieveMixin, ScopedViewSet
 from clinic.errors import NotFound
+from patients.models import Patient
 from patients.selectors import patient_get
 from treatment import selectors, services
 from treatment.instruments import instrument_choices
@@ -302,3 +303,54 @@ class AssessmentViewSet(ScopedListMixin, ScopedRetrieveMixin, ScopedViewSet):
             actor=request.user, assessment=assessment, **serializer.validated_data
         )
         return self._output(assessment)
+
+
+# --- The staff app's work lists (me/...) ---------------------------------------------------------------
+
+
+class MyPatientFilter(SyncFilterSet):
+    stage = django_filters.ChoiceFilter(
+        choices=Stage.choices, method="filter_stage", label="Stage of the open episode."
+    )
+
+    class Meta:
+        model = Patient
+        fields = ["stage", "updated_since"]
+
+    def filter_stage(self, queryset, name, value):
+        return queryset.filter(episodes__closed_at__isnull=True, episodes__stage=value)
+
+
+class MyPatientViewSet(ScopedListMixin, ScopedViewSet):
+    """`me/patients/`: the patients of your facilities whose open episode has you on its care team (physician,
+    nurse, primary counselor or case manager), with that episode and your places on it."""
+
+    queryset = Patient.objects.all()
+    serializer_class = s.MyPatientSerializer
+    filterset_class = MyPatientFilter
+    action_permissions = {"list": "my_patient.view"}
+
+    def get_queryset(self):
+        return selectors.my_patients(actor=self.request.user)
+
+
+class MyAlertFilter(SyncFilterSet):
+    severity = django_filters.ChoiceFilter(choices=Alert.Severity.choices)
+    kind = django_filters.CharFilter()
+
+    class Meta:
+        model = Alert
+        fields = ["severity", "kind", "updated_since"]
+
+
+class MyAlertViewSet(ScopedListMixin, ScopedViewSet):
+    """`me/alerts/`: open alerts addressed to you by name, or to your role when they name nobody, newest first.
+    Acknowledge one at `alerts/{id}/acknowledge/` (it then leaves this list)."""
+
+    queryset = Alert.objects.all()
+    serializer_class = s.AlertOutputSerializer
+    filterset_class = MyAlertFilter
+    action_permissions = {"list": "my_alert.view"}
+
+    def get_queryset(self):
+        return selectors.alerts_addressed_to(actor=self.request.user)

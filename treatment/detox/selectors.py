@@ -6,10 +6,11 @@ from __future__ import annotations
 import datetime
 from dataclasses import dataclass, field
 
-from django.db.models import Prefetch, QuerySet
+from django.db.models import Prefetch, Q, QuerySet
 from django.utils import timezone
 
 from clinic.accounts.models import User
+from clinic.accounts.roles import Role
 from clinic.scoping import scope_queryset
 from patients.selectors import patient_last_use
 from treatment import selectors as treatment_selectors
@@ -39,6 +40,18 @@ def round_queryset() -> QuerySet[ObservationRound]:
 
 def round_list(*, actor: User) -> QuerySet[ObservationRound]:
     return scope_queryset(round_queryset(), actor)
+
+
+def rounds_due_for(*, actor: User) -> QuerySet[ObservationRound]:
+    """Open rounds (due or overdue) of open episodes `actor` is the nurse or physician of; for a nurse also those
+    of episodes with no nurse assigned, which every nurse of the facility covers (their overdue alert goes to
+    the nurse role)."""
+    assigned = Q(episode__nurse=actor) | Q(episode__physician=actor)
+    if actor.role == Role.NURSE:
+        assigned |= Q(episode__nurse__isnull=True)
+    return round_list(actor=actor).filter(
+        assigned, status__in=ObservationRound.OPEN_STATUSES, episode__closed_at__isnull=True
+    )
 
 
 def drug_list() -> QuerySet[Drug]:

@@ -28,6 +28,8 @@ from django.utils import timezone
 
 from clinic.accounts.models import Facility, User
 from clinic.accounts.roles import Role, role_may
+from clinic.api.models import Tombstone
+from clinic.api.sync import tombstone_record
 from clinic.audit.services import audit_record
 from clinic.errors import Conflict, NotAllowed, ValidationFailed
 from clinic.notifications.discretion import indiscretions
@@ -909,8 +911,17 @@ def _nested_plan(spec: _Nested, parent: models.Model, items, prefix: str, errors
     return _ListWrite(spec, writes, list(existing.values()))
 
 
+def _tombstone_subtree(row: models.Model, spec: _Nested) -> None:
+    """Tombstones for a plan row left out of a write and the rows under it (deleted with it, by cascade)."""
+    tombstone_record(instance=row, reason=Tombstone.Reason.DELETED)
+    for key, child in spec.children:
+        for descendant in getattr(row, key).all():
+            _tombstone_subtree(descendant, child)
+
+
 def _nested_write(write: _ListWrite, parent: models.Model) -> None:
     for row in write.removed:
+        _tombstone_subtree(row, write.spec)
         row.delete()
     for row_write in write.rows:
         setattr(row_write.row, write.spec.parent_field, parent)
@@ -1277,6 +1288,7 @@ def group_note_write(
         audit_record(actor=actor, action=action, instance=row, detail={"group_note": str(note.pk)})
     for row in existing.values():
         audit_record(actor=actor, action="delete", instance=row, detail={"group_note": str(note.pk)})
+        tombstone_record(instance=row, reason=Tombstone.Reason.DELETED)
         row.delete()
     return note
 

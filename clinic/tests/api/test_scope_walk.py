@@ -1,7 +1,9 @@
 """Walks every registered API route and proves that staff of another facility and another patient see
 nothing of a record: lists come back without it, details and actions are 404 (or 403 where the role may
 not do the action at all), and nothing is written. New endpoints are covered automatically; an endpoint
-whose model has no maker in an app's SCOPED_OBJECT_MAKERS fails this test until it gets one."""
+whose model has no maker in an app's SCOPED_OBJECT_MAKERS fails this test until it gets one. Routes of the
+caller's own record without an id (`me/...`) are walked too: what another patient gets there must show nothing
+of this record or patient."""
 
 import importlib
 import re
@@ -36,6 +38,11 @@ def _routes(resolver: URLResolver | None = None, prefix: str = ""):
             yield from _routes(entry, prefix + str(entry.pattern))
         elif isinstance(entry, URLPattern):
             yield prefix + str(entry.pattern), entry
+
+
+# Actions on a route without an id that serve the caller's own record (e.g. GET/PATCH me/reminder-settings/):
+# another patient gets their own, so the check is that nothing of this record or patient shows up in it.
+OWN_RECORD_ACTIONS = ("retrieve", "partial_update")
 
 
 def api_routes():
@@ -114,6 +121,11 @@ def test_other_facility_and_other_patient_get_nothing(path, entry, patient, othe
             elif "<pk>" in path:
                 expected = {404} if permitted else {403, 404}
                 assert response.status_code in expected, f"{where}: {response.status_code}"
+            elif viewset_action in OWN_RECORD_ACTIONS:  # me/...: always the caller's own, never this record
+                assert response.status_code in (200, 400, 403, 404), f"{where}: {response.status_code}"
+                body = response.content.decode()
+                assert str(record.pk) not in body, f"{where}: shows the record"
+                assert str(patient.pk) not in body, f"{where}: shows the patient"
             else:  # create on the collection: must not be able to attach to this patient's record
                 assert response.status_code in (400, 403, 404), f"{where}: {response.status_code}"
     assert model.objects.filter(pk=record.pk).values().first() == before, f"{path}: record changed"

@@ -12,5 +12,6 @@ router.register(
 )
 # Only detail actions (withdrawal-timeline, withdrawal-chart, mar): /episodes/ itself belongs to treatment.
 router.register("episodes", views.DetoxEpisodeViewSet, basename="detox-episode")
+router.register("me/due-rounds", views.MyDueRoundViewSet, basename="my-due-round")
 
 urlpatterns = router.urls

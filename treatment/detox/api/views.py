@@ -7,6 +7,7 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
 from clinic.api.filters import SyncFilterSet, UtcDateTimeFilter
+from clinic.api.pagination import StableCursorPagination
 from clinic.api.views import ScopedListMixin, ScopedRetrieveMixin, ScopedViewSet
 from clinic.errors import NotFound
 from treatment import selectors as treatment_selectors
@@ -326,3 +327,37 @@ class DetoxEpisodeViewSet(ScopedViewSet):
             response.accepted_renderer = JSONRenderer()
             response.accepted_media_type = JSONRenderer.media_type
         return response
+
+
+# --- The staff app's work list: my rounds due ----------------------------------------------------------
+
+
+class DueOrderPagination(StableCursorPagination):
+    ordering = ("due_at", "id")
+
+
+class MyDueRoundFilter(SyncFilterSet):
+    status = django_filters.ChoiceFilter(
+        choices=[(ObservationRound.Status.DUE, "Due"), (ObservationRound.Status.OVERDUE, "Overdue")]
+    )
+    due_before = UtcDateTimeFilter(field_name="due_at", lookup_expr="lte")
+
+    class Meta:
+        model = ObservationRound
+        fields = ["status", "due_before", "updated_since"]
+
+
+class MyDueRoundViewSet(ScopedListMixin, ScopedViewSet):
+    """`me/due-rounds/`: open observation rounds (due or overdue), soonest first, of the open episodes you are
+    the nurse or physician of; a nurse also gets those of episodes with no nurse assigned (every nurse of the
+    facility covers them, as their overdue alert goes to the nurse role). Record one at
+    `observation-rounds/{id}/record/`."""
+
+    queryset = selectors.round_queryset()
+    serializer_class = s.ObservationRoundOutputSerializer
+    filterset_class = MyDueRoundFilter
+    pagination_class = DueOrderPagination
+    action_permissions = {"list": "my_due_round.view"}
+
+    def get_queryset(self):
+        return selectors.rounds_due_for(actor=self.request.user)

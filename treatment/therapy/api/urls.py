@@ -9,5 +9,6 @@ router.register("group-sessions", views.GroupSessionViewSet, basename="group-ses
 router.register("appointments", views.AppointmentViewSet, basename="appointment")
 router.register("progress-notes", views.ProgressNoteViewSet, basename="progress-note")
 router.register("psychotherapy-notes", views.PsychotherapyNoteViewSet, basename="psychotherapy-note")
+router.register("me/appointments", views.MyAppointmentViewSet, basename="my-appointment")
 
 urlpatterns = router.urls

@@ -565,3 +565,38 @@ class PsychotherapyNoteViewSet(ScopedListMixin, ScopedRetrieveMixin, ScopedViewS
             actor=request.user, note=note, content=serializer.validated_data["content"]
         )
         return self.output(note)
+
+
+# --- The patient app: my appointments ------------------------------------------------------------------
+
+
+class MyAppointmentFilter(CalendarFilter):
+    when = django_filters.ChoiceFilter(
+        choices=[("upcoming", "Upcoming"), ("past", "Past")],
+        method="filter_when",
+        label="upcoming: ends now or later; past: ended before now.",
+    )
+    status = django_filters.ChoiceFilter(choices=AttendanceStatus.choices)
+
+    class Meta:
+        model = Appointment
+        fields = ["when", "status", "starts_after", "starts_before", "updated_since"]
+
+    def filter_when(self, queryset, name, value):
+        now = timezone.now()
+        return queryset.filter(ends_at__gte=now) if value == "upcoming" else queryset.filter(ends_at__lt=now)
+
+
+@extend_schema_view(list=extend_schema(responses=s.AppointmentPatientSerializer))
+class MyAppointmentViewSet(ScopedListMixin, ScopedViewSet):
+    """`me/appointments/`: your calendar, upcoming and past (`when=upcoming|past`): sessions, group sessions,
+    follow-up check-ins and other appointments, with when, where and with whom. Cursor pages in the order they
+    were booked (stable for offline sync); sort by `starts_at` on the phone."""
+
+    queryset = Appointment.objects.select_related("with_staff")
+    serializer_class = s.AppointmentPatientSerializer
+    filterset_class = MyAppointmentFilter
+    action_permissions = {"list": "my_appointment.view"}
+
+    def get_queryset(self):
+        return super().get_queryset().filter(patient__user_id=self.request.user.pk)
