@@ -385,11 +385,13 @@ def reminders_deliver(claims, *, budget_seconds: float = DEFAULT_SEND_BUDGET_SEC
         if reminder.pk not in started:
             continue
         attempts = reminder.attempts + 1
-        try:
-            if reminder.pk in broken:
-                raise broken[reminder.pk]
-            messages.append((reminder, attempts, _message(reminder, recipients[reminder.pk], now)))
-        except Exception as error:  # noqa: BLE001 - a template that crashes on one reminder fails its attempt only
+        error = broken.get(reminder.pk)
+        if error is None:
+            try:
+                messages.append((reminder, attempts, _message(reminder, recipients[reminder.pk], now)))
+            except Exception as crash:  # noqa: BLE001 - a template that crashes on one reminder fails its attempt only
+                error = crash
+        if error is not None:
             failures.append(_failure(reminder, attempts, error, config))
     delivered, send_failures, untried = _send(messages, config, deadline) if messages else ([], [], [])
     failures += send_failures
