@@ -307,6 +307,8 @@ NOTIFICATIONS = {
     "CLAIM_LEASE_SECONDS": env.int("NOTIFICATIONS_CLAIM_LEASE_SECONDS", default=600),
     "SEND_LEASE_SECONDS": env.int("NOTIFICATIONS_SEND_LEASE_SECONDS", default=120),
     "BATCH_SIZE": env.int("NOTIFICATIONS_BATCH_SIZE", default=500),
+    # Claimed reminders per send task: each chunk is loaded, begun, delivered and recorded in bulk.
+    "SEND_CHUNK_SIZE": env.int("NOTIFICATIONS_SEND_CHUNK_SIZE", default=100),
 }
 
 # --- Logging: ids only, never patient data. ---------------------------------------------------------------
