@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime
 from dataclasses import dataclass, field
 
-from django.db.models import Prefetch, Q, QuerySet
+from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
 from django.utils import timezone
 
 from clinic.accounts.models import User
@@ -44,11 +44,15 @@ def round_list(*, actor: User) -> QuerySet[ObservationRound]:
 
 def rounds_due_for(*, actor: User) -> QuerySet[ObservationRound]:
     """Open rounds (due or overdue) of open episodes `actor` is the nurse or physician of; for a nurse also those
-    of episodes with no nurse assigned, which every nurse of the facility covers (their overdue alert goes to
-    the nurse role)."""
+    of episodes with no nurse on duty (none assigned, or the assigned one deactivated or no longer at the
+    patient's facility), which every nurse of the facility covers: their overdue alert goes to the nurse role
+    (services._episode_nurse_on_duty is the same rule for one episode)."""
     assigned = Q(episode__nurse=actor) | Q(episode__physician=actor)
     if actor.role == Role.NURSE:
-        assigned |= Q(episode__nurse__isnull=True)
+        nurse_works_there = User.facilities.through.objects.filter(
+            user_id=OuterRef("episode__nurse_id"), facility_id=OuterRef("episode__patient__facility_id")
+        )
+        assigned |= Q(episode__nurse__isnull=True) | Q(episode__nurse__is_active=False) | ~Exists(nurse_works_there)
     return round_list(actor=actor).filter(
         assigned, status__in=ObservationRound.OPEN_STATUSES, episode__closed_at__isnull=True
     )

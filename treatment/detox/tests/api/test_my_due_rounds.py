@@ -75,3 +75,22 @@ def test_a_bad_filter_is_a_400_naming_it(staff, api):
 def test_the_list_costs_the_same_for_3_and_15_rows(facility, staff, assert_same_budget_for_3_and_15_rows):
     nurse = staff["nurse"]
     assert_same_budget_for_3_and_15_rows(nurse, URL, lambda: round_for(facility, nurse=nurse), bound=8)
+
+
+@pytest.mark.parametrize("gone", ["deactivated", "left_the_facility"])
+def test_a_nurse_also_gets_the_rounds_of_a_nurse_no_longer_on_duty(
+    gone, facility, other_facility, staff, api, make_staff
+):
+    away = make_staff("nurse")
+    if gone == "deactivated":
+        away.is_active = False
+        away.save()
+    else:
+        away.facilities.set([other_facility])
+    theirs = round_for(facility, nurse=away)
+    on_duty_elsewhere = round_for(facility, nurse=make_staff("nurse"))
+
+    listed = rows(api(staff["nurse"]).get(URL))
+
+    assert str(theirs.pk) in listed
+    assert str(on_duty_elsewhere.pk) not in listed
