@@ -406,6 +406,22 @@ def _raise_flag_alerts(*, actor: User, observation: Observation, instrument_name
 
 # --- Observations --------------------------------------------------------------------------------------
 
+# What recording an observation reads through its episode: the facility's definition, the patient's sex and
+# the care team its alerts go to. A caller that loaded them with the episode (the API's scoped read does)
+# spares the service a second read of the episode and one of the facility.
+RECORDING_RELATIONS = ("patient__facility", "physician", "primary_counselor")
+
+
+def _relation_loaded(instance, path: str) -> bool:
+    for name in path.split("__"):
+        field = instance._meta.get_field(name)
+        if not field.is_cached(instance):
+            return False
+        instance = field.get_cached_value(instance)
+        if instance is None:
+            return True
+    return True
+
 
 @transaction.atomic
 def observation_record(
@@ -419,7 +435,8 @@ def observation_record(
 ) -> Observation:
     """Score `responses` with the facility's definition of `instrument` and store the observation with the
     definition version. Flags raise their alerts at once (PHQ-9 item 9, COWS/CIWA-Ar at the threshold)."""
-    episode = Episode.objects.select_related("patient", "physician", "primary_counselor").get(pk=episode.pk)
+    if not all(_relation_loaded(episode, path) for path in RECORDING_RELATIONS):
+        episode = Episode.objects.select_related(*RECORDING_RELATIONS).get(pk=episode.pk)
     try:
         definition = selectors.instrument_definition(facility=episode.patient.facility, code=instrument)
     except UnknownInstrumentError:

@@ -19,10 +19,20 @@ from clinic.scoping import Scope, model_scope
 from .models import Tombstone
 
 CLOCK_SKEW_MARGIN = timedelta(seconds=5)
+# A position read less than this long ago is served again. It is never later than a fresh one: a transaction
+# running now either ran then (the old position is before its start) or began since (after the old read). So
+# it is as safe, with up to this much more overlap, and spares a pg_stat_activity read on most list pages.
+POSITION_REUSE = timedelta(seconds=1)
+_last_position: tuple[datetime, datetime] | None = None  # (read at, position), per process
 
 
 def sync_position() -> datetime:
-    position = timezone.now()
+    global _last_position  # noqa: PLW0603 - a per-process memo of one value
+    now = timezone.now()
+    last = _last_position
+    if last is not None and last[0] <= now < last[0] + POSITION_REUSE:
+        return last[1]
+    position = now
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute(
@@ -32,7 +42,8 @@ def sync_position() -> datetime:
             oldest = cursor.fetchone()[0]
         if oldest is not None and oldest < position:
             position = oldest
-    return position - CLOCK_SKEW_MARGIN
+    _last_position = (now, position - CLOCK_SKEW_MARGIN)
+    return _last_position[1]
 
 
 def tombstone_record(*, instance: Model, reason: str, facility_id=None) -> Tombstone:

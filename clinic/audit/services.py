@@ -22,6 +22,49 @@ def _subjects(model: type[models.Model], pks: Sequence) -> dict:
     return {pk: (patient if has_patient else None, facility) for pk, patient, facility in rows}
 
 
+# A read may annotate each row with its scope's patient and facility ids under these names (clinic.api.views
+# does, from the joins its scope filter makes anyway); the audit then takes them from the row.
+PATIENT_ANNOTATION = "audit_subject_patient"
+FACILITY_ANNOTATION = "audit_subject_facility"
+_NOT_LOADED = object()
+
+
+def _loaded_value(instance: models.Model, path: str, annotation: str):
+    """The value at lookup `path` read from `instance`, its annotation or the rows loaded with it (forward
+    foreign keys only), without a query; _NOT_LOADED when a step was not loaded."""
+    if annotation in instance.__dict__:
+        return instance.__dict__[annotation]
+    if path == "pk":
+        return instance.pk
+    *hops, last = path.split("__")
+    for hop in hops:
+        field = instance._meta.get_field(hop)
+        if not (field.many_to_one or field.one_to_one) or not field.concrete or not field.is_cached(instance):
+            return _NOT_LOADED
+        instance = field.get_cached_value(instance)
+        if instance is None:
+            return None
+    field = instance._meta.get_field(last)
+    return getattr(instance, field.attname) if field.concrete else _NOT_LOADED
+
+
+def _subjects_of(model: type[models.Model], instances: Sequence[models.Model]) -> dict:
+    """(patient_id, facility_id) per primary key: from the rows as loaded where they carry both (the same
+    values a query would read), else in one query for the rest."""
+    scope = model_scope(model)
+    subjects, unloaded = {}, []
+    for instance in instances:
+        facility = _loaded_value(instance, scope.facility, FACILITY_ANNOTATION)
+        patient = None if scope.patient_pk is None else _loaded_value(instance, scope.patient_pk, PATIENT_ANNOTATION)
+        if instance.pk is None or instance._state.adding or _NOT_LOADED in (facility, patient):
+            unloaded.append(instance.pk)
+        else:
+            subjects[instance.pk] = (patient, facility)
+    if unloaded:
+        subjects.update(_subjects(model, unloaded))
+    return subjects
+
+
 def _event(*, actor, action: str, model_label: str, object_id, patient_id, facility_id, detail) -> AuditEvent:
     context = current_context()
     authenticated = actor is not None and actor.is_authenticated
@@ -44,7 +87,7 @@ def _event(*, actor, action: str, model_label: str, object_id, patient_id, facil
 
 def audit_record(*, actor, action: str, instance: models.Model, detail: dict | None = None) -> AuditEvent:
     """Record one action on one scoped record. `detail` holds field names or codes, never patient data."""
-    subjects = _subjects(type(instance), [instance.pk])
+    subjects = _subjects_of(type(instance), [instance])
     patient_id, facility_id = subjects.get(instance.pk, (None, None))
     event = _event(
         actor=actor,
@@ -88,11 +131,11 @@ def audit_record_reads(*, actor, action: str, instances: Iterable[models.Model])
     """Record a read of each record in a page or a screen, with one query per model."""
     by_model: dict[type[models.Model], list] = {}
     for instance in instances:
-        by_model.setdefault(type(instance), []).append(instance.pk)
+        by_model.setdefault(type(instance), []).append(instance)
     events = []
-    for model, pks in by_model.items():
-        subjects = _subjects(model, pks)
-        for pk in pks:
+    for model, rows in by_model.items():
+        subjects = _subjects_of(model, rows)
+        for pk in (row.pk for row in rows):
             patient_id, facility_id = subjects.get(pk, (None, None))
             events.append(
                 _event(

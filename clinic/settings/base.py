@@ -130,7 +130,7 @@ STORAGES = {
 # X-Forwarded-For. Behind a reverse proxy set TRUSTED_PROXY_COUNT to the number of proxies.
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework_simplejwt.authentication.JWTAuthentication",
+        "clinic.accounts.authentication.JWTAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["clinic.api.permissions.RolePermission"],

@@ -1,0 +1,120 @@
+"""What one request costs in SQL statements on the hot paths (bench/RESULTS.md measures the time), and that the
+shortcuts behind those budgets change nothing a caller or an auditor sees."""
+
+import datetime
+
+import pytest
+import time_machine
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+from rest_framework.test import APIClient
+from rest_framework_simplejwt.tokens import RefreshToken
+
+from clinic.accounts.authentication import JWTAuthentication
+from clinic.api import sync
+from clinic.audit.models import AuditEvent
+from clinic.tests.factories import FacilityFactory
+from patients.tests.factories import PatientFactory
+from treatment.models import Observation
+from treatment.tests.factories import EpisodeFactory
+
+pytestmark = pytest.mark.django_db
+
+COWS = dict.fromkeys(
+    [
+        "pulse",
+        "sweating",
+        "restlessness",
+        "pupils",
+        "aches",
+        "rhinorrhea",
+        "gi_upset",
+        "tremor",
+        "yawning",
+        "anxiety",
+        "gooseflesh",
+    ],
+    0,
+)
+
+
+def bearer(user) -> APIClient:
+    """A client that authenticates like the apps do, with an access token (not force_authenticate)."""
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {RefreshToken.for_user(user).access_token}")
+    return client
+
+
+def statements(queries) -> list[str]:
+    """The statements that reach data (transaction control left out: inside a test it is savepoints)."""
+    control = ("BEGIN", "COMMIT", "SAVEPOINT", "RELEASE SAVEPOINT", "ROLLBACK")
+    return [q["sql"] for q in queries.captured_queries if not q["sql"].startswith(control)]
+
+
+def test_patient_detail_is_three_statements_user_patient_audit(make_staff, facility):
+    nurse = make_staff("nurse")
+    patient = PatientFactory(facility=facility)
+    client = bearer(nurse)
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get(f"/api/v1/patients/{patient.pk}/")
+    assert response.status_code == 200
+    assert len(statements(queries)) == 3, statements(queries)
+    event = AuditEvent.objects.get(action="view", object_id=str(patient.pk))
+    assert (event.patient_id, event.facility_id, event.actor_id) == (patient.pk, facility.pk, nurse.pk)
+
+
+def test_observation_create_is_five_statements_and_audits_its_patient(make_staff, facility):
+    nurse = make_staff("nurse")
+    episode = EpisodeFactory(patient=PatientFactory(facility=facility), stage="detox")
+    client = bearer(nurse)
+    body = {"episode": str(episode.pk), "instrument": "cows", "responses": COWS}
+    with CaptureQueriesContext(connection) as queries:
+        response = client.post("/api/v1/observations/", body, format="json")
+    assert response.status_code == 201, response.content
+    # user and facilities, the scoped episode, the facility's configuration, the observation, its audit event
+    assert len(statements(queries)) == 5, statements(queries)
+    observation = Observation.objects.get(pk=response.json()["id"])
+    event = AuditEvent.objects.get(action="create", object_id=str(observation.pk))
+    assert (event.patient_id, event.facility_id) == (episode.patient_id, facility.pk)
+
+
+def test_the_token_login_reads_the_facilities_fresh_on_every_request(make_staff, facility):
+    nurse = make_staff("nurse")
+    patient = PatientFactory(facility=facility)
+    client = bearer(nurse)
+    assert client.get(f"/api/v1/patients/{patient.pk}/").status_code == 200
+    elsewhere = FacilityFactory(name="Elsewhere")
+    nurse.facilities.set([elsewhere])
+    assert client.get(f"/api/v1/patients/{patient.pk}/").status_code == 404
+    nurse.is_active = False
+    nurse.save()
+    assert client.get("/api/v1/patients/").status_code == 401
+
+
+def test_the_facility_ids_come_in_the_usual_order(make_staff, facility):
+    nurse = make_staff("nurse")
+    nurse.facilities.add(FacilityFactory(name="Aardvark House"), FacilityFactory(name="Zebra House"))
+    token = RefreshToken.for_user(nurse).access_token
+    loaded = JWTAuthentication().get_user(token)
+    assert loaded._facility_ids == list(nurse.facilities.values_list("id", flat=True))
+
+
+def test_a_recent_sync_position_is_served_again_and_is_never_later_than_a_fresh_one(monkeypatch):
+    monkeypatch.setattr(sync, "_last_position", None)
+    first = sync.sync_position()
+    with CaptureQueriesContext(connection) as queries:
+        again = sync.sync_position()
+    assert again == first
+    assert queries.captured_queries == []
+    monkeypatch.setattr(sync, "_last_position", None)
+    assert sync.sync_position() >= first
+
+
+def test_a_sync_position_is_read_again_once_the_clock_moves_on_or_back(monkeypatch):
+    monkeypatch.setattr(sync, "_last_position", None)
+    now = timezone.now()
+    for moment in (now + datetime.timedelta(seconds=2), now - datetime.timedelta(days=1)):
+        with time_machine.travel(moment, tick=False):
+            assert sync.sync_position() <= moment - sync.CLOCK_SKEW_MARGIN
+            assert sync.sync_position() > moment - sync.CLOCK_SKEW_MARGIN - datetime.timedelta(seconds=1)
