@@ -8,6 +8,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator
 from django.db import models
+from django.db.models.functions import Upper
 from django.utils import timezone
 
 from clinic.accounts.models import Facility
@@ -138,7 +139,11 @@ class Patient(TimestampedModel):
         indexes = [
             models.Index(fields=["facility", "last_name", "date_of_birth"]),
             models.Index(fields=["facility", "phone"]),
+            # `mrn` and `search` match the MRN case-insensitively (UPPER(mrn) = UPPER(...)).
+            models.Index(Upper("mrn"), name="patient_mrn_upper"),
         ]
+        # `search` also matches names and phone digits anywhere in them (icontains / contains): PostgreSQL
+        # serves that with pg_trgm GIN indexes, created by migration 0004 only on PostgreSQL (see there).
 
     def __str__(self) -> str:
         return f"{self.mrn}"

@@ -208,7 +208,14 @@ class Alert(TimestampedModel):
                 condition=Q(severity__in=["low", "medium", "high", "critical"]), name="alert_severity_valid"
             ),
         ]
-        indexes = [models.Index(fields=["patient", "-created_at"]), models.Index(fields=["acknowledged_at"])]
+        indexes = [
+            models.Index(fields=["patient", "-created_at"]),
+            models.Index(fields=["acknowledged_at"]),
+            # The open alerts, newest first (`?acknowledged=false`): few rows among many acknowledged ones.
+            models.Index(
+                fields=["-created_at", "-id"], condition=Q(acknowledged_at__isnull=True), name="alert_open_recent"
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.get_severity_display()} {self.kind}"

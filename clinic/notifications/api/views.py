@@ -13,8 +13,9 @@ from .serializers import ReminderOutputSerializer
 class ReminderFilter(SyncFilterSet):
     patient = django_filters.UUIDFilter(field_name="patient_id")
     staff = django_filters.NumberFilter(field_name="staff_id")
-    status = django_filters.MultipleChoiceFilter(choices=Reminder.Status.choices)
-    kind = django_filters.MultipleChoiceFilter(choices=Reminder.Kind.choices)
+    # One table, no join: a reminder matches once, so no DISTINCT (which would sort every match on all columns).
+    status = django_filters.MultipleChoiceFilter(choices=Reminder.Status.choices, distinct=False)
+    kind = django_filters.MultipleChoiceFilter(choices=Reminder.Kind.choices, distinct=False)
     channel = django_filters.ChoiceFilter(choices=Reminder.Channel.choices)
 
     class Meta:
