@@ -26,6 +26,7 @@ class Reminder(TimestampedModel):
         PLAN_REVIEW_DUE = "plan_review_due", "Plan review due"
         OBSERVATION_ROUND_DUE = "observation_round_due", "Observation round due"
         NOTE_UNSIGNED = "note_unsigned", "Note unsigned"
+        ALERT = "alert", "Alert"
         GENERIC = "generic", "Generic"
 
     PATIENT_KINDS = frozenset({Kind.APPOINTMENT, Kind.CHECK_IN_PROMPT, Kind.MEDICATION_REFILL})

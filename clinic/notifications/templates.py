@@ -69,6 +69,10 @@ TEMPLATES: dict[str, ReminderTemplate] = {
         required=frozenset({"at"}),
     ),
     "note_unsigned": ReminderTemplate(subject="Note to sign", text="A note is waiting for your signature in the app."),
+    # What the alert is about stays in the app: its reason names an instrument, a score or a round.
+    "alert": ReminderTemplate(
+        subject="New alert", text="A new alert needs your attention. Open the clinic app to see it."
+    ),
     "generic": ReminderTemplate(subject="Reminder", text="You have a new task. Details are in the app."),
 }
 
