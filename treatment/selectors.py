@@ -30,6 +30,16 @@ def episode_list(*, actor: User) -> QuerySet[Episode]:
     return scope_queryset(episode_queryset(), actor)
 
 
+# What recording an observation reads through its episode every time: the facility's instrument definition and
+# the patient's sex. (The care team is read only when a flag raises an alert.)
+RECORDING_RELATIONS = ("patient__facility",)
+
+
+def episodes_to_record_on(*, actor: User) -> QuerySet[Episode]:
+    """The episodes `actor` may see, loaded with what services.observation_record reads, and no more."""
+    return scope_queryset(Episode.objects.select_related(*RECORDING_RELATIONS), actor)
+
+
 def episode_with_transitions(queryset: QuerySet[Episode]) -> QuerySet[Episode]:
     return queryset.prefetch_related(
         Prefetch("transitions", queryset=EpisodeTransition.objects.select_related("actor"))

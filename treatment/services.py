@@ -406,11 +406,6 @@ def _raise_flag_alerts(*, actor: User, observation: Observation, instrument_name
 
 # --- Observations --------------------------------------------------------------------------------------
 
-# What recording an observation reads through its episode: the facility's definition, the patient's sex and
-# the care team its alerts go to. A caller that loaded them with the episode (the API's scoped read does)
-# spares the service a second read of the episode and one of the facility.
-RECORDING_RELATIONS = ("patient__facility", "physician", "primary_counselor")
-
 
 def _relation_loaded(instance, path: str) -> bool:
     for name in path.split("__"):
@@ -435,8 +430,11 @@ def observation_record(
 ) -> Observation:
     """Score `responses` with the facility's definition of `instrument` and store the observation with the
     definition version. Flags raise their alerts at once (PHQ-9 item 9, COWS/CIWA-Ar at the threshold)."""
-    if not all(_relation_loaded(episode, path) for path in RECORDING_RELATIONS):
-        episode = Episode.objects.select_related(*RECORDING_RELATIONS).get(pk=episode.pk)
+    # A caller that loaded the episode with what recording reads (selectors.episodes_to_record_on, as the API
+    # does) spares a second read of the episode and one of the facility.
+    if not all(_relation_loaded(episode, path) for path in selectors.RECORDING_RELATIONS):
+        care_team = ("physician", "primary_counselor")
+        episode = Episode.objects.select_related(*selectors.RECORDING_RELATIONS, *care_team).get(pk=episode.pk)
     try:
         definition = selectors.instrument_definition(facility=episode.patient.facility, code=instrument)
     except UnknownInstrumentError:

@@ -12,6 +12,7 @@ import functools
 from django.contrib.auth import get_user_model
 from django.db import connection
 from django.utils.translation import gettext_lazy as _
+from drf_spectacular.contrib.rest_framework_simplejwt import SimpleJWTScheme
 from rest_framework_simplejwt import authentication
 from rest_framework_simplejwt.exceptions import AuthenticationFailed, InvalidToken
 from rest_framework_simplejwt.settings import api_settings
@@ -66,3 +67,9 @@ class JWTAuthentication(authentication.JWTAuthentication):
         if FACILITY_IDS in user.__dict__:  # the cache User.facility_ids() fills on first use
             user._facility_ids = list(user.__dict__.pop(FACILITY_IDS))
         return user
+
+
+class JWTScheme(SimpleJWTScheme):
+    """The OpenAPI security scheme of this authentication: simplejwt's, under the same name (jwtAuth)."""
+
+    target_class = JWTAuthentication

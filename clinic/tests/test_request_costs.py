@@ -8,6 +8,7 @@ import time_machine
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
+from rest_framework import serializers
 from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import RefreshToken
 
@@ -15,6 +16,7 @@ from clinic.accounts.authentication import JWTAuthentication
 from clinic.api import sync
 from clinic.audit.models import AuditEvent
 from clinic.tests.factories import FacilityFactory
+from patients.api.serializers import PatientOutputSerializer
 from patients.tests.factories import PatientFactory
 from treatment.models import Observation
 from treatment.tests.factories import EpisodeFactory
@@ -118,3 +120,12 @@ def test_a_sync_position_is_read_again_once_the_clock_moves_on_or_back(monkeypat
         with time_machine.travel(moment, tick=False):
             assert sync.sync_position() <= moment - sync.CLOCK_SKEW_MARGIN
             assert sync.sync_position() > moment - sync.CLOCK_SKEW_MARGIN - datetime.timedelta(seconds=1)
+
+
+def test_output_fields_built_once_are_copied_to_each_serializer_and_serialise_the_same(facility):
+    patient = PatientFactory(facility=facility)
+    first, second = PatientOutputSerializer(patient), PatientOutputSerializer(patient)
+    assert first.fields["mrn"] is not second.fields["mrn"]
+    assert first.fields["mrn"].parent is first
+    built_anew = type("BuiltAnew", (serializers.ModelSerializer,), {"Meta": PatientOutputSerializer.Meta})
+    assert first.data == built_anew(patient).data

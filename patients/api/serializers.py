@@ -1,6 +1,7 @@
 from rest_framework import serializers
 
 from clinic.accounts.models import Facility
+from clinic.api.serializers import FieldsBuiltOnceMixin
 from patients.models import (
     Allergy,
     CommunicationConsent,
@@ -46,7 +47,7 @@ PATIENT_WRITABLE_FIELDS = [
 RECORD_FIELDS = ["id", "patient", "created_at", "updated_at"]
 
 
-class PatientOutputSerializer(serializers.ModelSerializer):
+class PatientOutputSerializer(FieldsBuiltOnceMixin, serializers.ModelSerializer):
     class Meta:
         model = Patient
         fields = PATIENT_FIELDS

@@ -4,6 +4,7 @@ from rest_framework import serializers
 
 from clinic.accounts.models import User
 from clinic.accounts.roles import STAFF_ROLES
+from clinic.api.serializers import FieldsBuiltOnceMixin
 from patients.models import Patient
 from treatment import stages
 from treatment.instruments import instrument_choices
@@ -50,7 +51,7 @@ EPISODE_SUMMARY_FIELDS = [
 CARE_TEAM_FIELDS = ["physician", "nurse", "primary_counselor", "case_manager"]
 
 
-class EpisodeSummarySerializer(serializers.ModelSerializer):
+class EpisodeSummarySerializer(FieldsBuiltOnceMixin, serializers.ModelSerializer):
     """What front desk and the patient see: where the patient is in treatment, nothing clinical."""
 
     class Meta:
@@ -70,7 +71,7 @@ class TransitionOutputSerializer(serializers.ModelSerializer):
         return transition.actor.get_full_name() or transition.actor.get_username()
 
 
-class EpisodeOutputSerializer(serializers.ModelSerializer):
+class EpisodeOutputSerializer(FieldsBuiltOnceMixin, serializers.ModelSerializer):
     """The clinical view of an episode: its care team and the stages it may move to next."""
 
     next_stages = serializers.SerializerMethodField(help_text="Targets the stage machine allows from here.")
@@ -145,7 +146,7 @@ OBSERVATION_FIELDS = [
 ]
 
 
-class ObservationOutputSerializer(serializers.ModelSerializer):
+class ObservationOutputSerializer(FieldsBuiltOnceMixin, serializers.ModelSerializer):
     patient = serializers.UUIDField(source="episode.patient_id", read_only=True)
 
     class Meta:
@@ -170,7 +171,7 @@ class ObservationInputSerializer(serializers.Serializer):
 # --- Alerts --------------------------------------------------------------------------------------------
 
 
-class AlertOutputSerializer(serializers.ModelSerializer):
+class AlertOutputSerializer(FieldsBuiltOnceMixin, serializers.ModelSerializer):
     class Meta:
         model = Alert
         fields = [

@@ -185,8 +185,7 @@ class ObservationViewSet(ScopedListMixin, ScopedRetrieveMixin, ScopedViewSet):
         serializer = s.ObservationInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = dict(serializer.validated_data)
-        episodes = selectors.episode_list(actor=request.user).select_related(*services.RECORDING_RELATIONS)
-        episode = _get(episodes, data.pop("episode"), "Episode")
+        episode = _get(selectors.episodes_to_record_on(actor=request.user), data.pop("episode"), "Episode")
         observation = services.observation_record(actor=request.user, episode=episode, **data)
         return self.output(observation, status=201)
 
