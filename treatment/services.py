@@ -336,7 +336,12 @@ def alert_raise(
 
 @transaction.atomic
 def alert_acknowledge(*, actor: User, alert: Alert) -> Alert:
-    """Record that `actor` has seen the alert and acts on it. An alert is acknowledged once."""
+    """Record that `actor` has seen the alert and acts on it. An alert is acknowledged once; the reminders
+    telling staff of it that have not gone out yet are cancelled with it."""
+    from clinic.notifications.services import reminder_cancel_for_subject
+
+    from .integrations import ALERT_SUBJECT
+
     alert = Alert.objects.select_for_update().get(pk=alert.pk)
     if alert.acknowledged_at is not None:
         raise Conflict("This alert has already been acknowledged.", code="already_acknowledged")
@@ -344,6 +349,7 @@ def alert_acknowledge(*, actor: User, alert: Alert) -> Alert:
     alert.acknowledged_by = actor
     alert.save(update_fields=["acknowledged_at", "acknowledged_by", "updated_at"])
     audit_record(actor=actor, action="acknowledge", instance=alert)
+    reminder_cancel_for_subject(subject_type=ALERT_SUBJECT, subject_id=alert.pk, actor=actor)
     return alert
 
 
