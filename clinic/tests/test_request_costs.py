@@ -18,7 +18,7 @@ from clinic.audit.models import AuditEvent
 from clinic.tests.factories import FacilityFactory
 from patients.api.serializers import PatientOutputSerializer
 from patients.tests.factories import PatientFactory
-from treatment.models import Observation
+from treatment.models import EpisodeTransition, Observation
 from treatment.tests.factories import EpisodeFactory
 
 pytestmark = pytest.mark.django_db
@@ -129,3 +129,23 @@ def test_output_fields_built_once_are_copied_to_each_serializer_and_serialise_th
     assert first.fields["mrn"].parent is first
     built_anew = type("BuiltAnew", (serializers.ModelSerializer,), {"Meta": PatientOutputSerializer.Meta})
     assert first.data == built_anew(patient).data
+
+
+@pytest.mark.parametrize("path", ["episodes/{id}/", "episodes/{id}/transitions/"])
+def test_an_episode_and_its_transitions_cost_the_same_for_1_and_for_6_transitions(path, make_staff, facility):
+    """The episode detail and its transitions list are not paged: they must not fetch per transition."""
+    physician = make_staff("physician")
+    client = bearer(physician)
+    counts = []
+    for moves in (1, 6):
+        episode = EpisodeFactory(patient=PatientFactory(facility=facility))
+        EpisodeTransition.objects.bulk_create(
+            EpisodeTransition(episode=episode, from_stage=source, to_stage=target, actor=make_staff("nurse"))
+            for source, target in [("assessment", "detox"), ("detox", "therapy")] * 3
+            if moves == 6 or (source, target) == ("assessment", "detox")
+        )
+        with CaptureQueriesContext(connection) as queries:
+            response = client.get("/api/v1/" + path.format(id=episode.pk))
+        assert response.status_code == 200, response.content
+        counts.append(len(statements(queries)))
+    assert counts[0] == counts[1], counts
