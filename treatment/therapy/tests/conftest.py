@@ -7,6 +7,7 @@ import pytest
 import time_machine
 
 from clinic.accounts.models import User
+from clinic.api import sync
 from clinic.audit.models import AuditEvent
 from clinic.notifications.models import Reminder
 from patients.tests.factories import CommunicationConsentFactory, patient_with_login
@@ -142,10 +143,11 @@ def pending_reminders(**filters):
 
 
 @pytest.fixture
-def assert_constant_list_queries(api, django_assert_max_num_queries):
+def assert_constant_list_queries(api, django_assert_max_num_queries, monkeypatch):
     """List a page of 1 row and a page of 50 rows of `url` as `user`: both within `bound` queries and the same
     number. The caller has made at least 50 rows visible to `user`. The user is reloaded for every call so no
-    cached facility ids hide a query."""
+    cached facility ids hide a query, and every page reads its own sync position (no reuse within a second)."""
+    monkeypatch.setattr(sync, "POSITION_REUSE", timedelta(0))
 
     def check(user, url: str, bound: int, **params) -> None:
         counts = []
