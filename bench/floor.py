@@ -78,7 +78,8 @@ QUERIES = {
     "patient_search": f"""
         SELECT {PATIENT_COLUMNS} FROM patients_patient p
         WHERE p.facility_id = ANY(%(facilities)s)
-          AND (p.first_name ILIKE %(pattern)s OR p.last_name ILIKE %(pattern)s OR upper(p.mrn) = upper(%(word)s))
+          AND (upper(p.first_name) LIKE upper(%(pattern)s) OR upper(p.last_name) LIKE upper(%(pattern)s)
+               OR upper(p.mrn) = upper(%(word)s))
         ORDER BY p.created_at DESC, p.id DESC LIMIT %(limit)s""",
     "patient_detail": f"SELECT {PATIENT_COLUMNS} FROM patients_patient p WHERE p.id = %(id)s",
     "episode_detail": f"SELECT {columns('e', EPISODE_FIELDS)} FROM treatment_episode e WHERE e.id = %(id)s",
