@@ -386,12 +386,19 @@ OTHER_FLAG_ALERT = FlagAlert(
 )
 
 
+def _on_duty(person: User | None, facility_id) -> bool:
+    """Whether a care-team member can still act on an alert: active and still working at the facility. A
+    flag alert skips one who is not, to the next on the team and then to the facility's role."""
+    return person is not None and person.is_active and facility_id in person.facility_ids()
+
+
 def _raise_flag_alerts(*, actor: User, observation: Observation, instrument_name: str) -> list[Alert]:
     episode = observation.episode
     alerts = []
     for flag in observation.flags:
         policy = FLAG_ALERTS.get(flag, OTHER_FLAG_ALERT)
-        person = next((getattr(episode, slot) for slot in policy.care_team if getattr(episode, slot)), None)
+        team = (getattr(episode, slot) for slot in policy.care_team)
+        person = next((p for p in team if _on_duty(p, episode.patient.facility_id)), None)
         alerts.append(
             alert_raise(
                 patient=episode.patient,

@@ -265,3 +265,21 @@ def test_a_failing_listener_never_breaks_the_request(monkeypatch, caplog, staff,
     for record in caplog.records:
         assert patient.first_name not in record.getMessage()
         assert record.exc_info is None
+
+
+@pytest.mark.parametrize("gone", ["deactivated", "left_the_facility"])
+def test_a_severe_score_skips_a_physician_no_longer_on_duty_for_the_facilitys_physicians(
+    gone, with_email, make_staff, facility, open_episode, patient, api, committed
+):
+    departed = make_staff(Role.PHYSICIAN, username="departed", email="departed@clinic.example")
+    episode = open_episode(patient, physician=departed)
+    if gone == "deactivated":
+        departed.is_active = False
+        departed.save(update_fields=["is_active"])
+    else:
+        departed.facilities.remove(facility)
+    with committed():
+        assert post_cows(api(with_email["nurse"]), episode, 25).status_code == 201
+    alert = Alert.objects.get()
+    assert (alert.target_user, alert.target_role) == (None, Role.PHYSICIAN)
+    assert reminded() == {"physician"}
