@@ -19,7 +19,7 @@ _worker = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or
 _redis_base, _redis_db = env.str("REDIS_URL").rsplit("/", 1)
 CACHES = {
     "default": {
-        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "BACKEND": "clinic.cache.RedisCache",
         "LOCATION": f"{_redis_base}/{(int(_redis_db or 0) + 1 + _worker) % 16}",
     }
 }
