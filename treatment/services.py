@@ -330,7 +330,7 @@ def alert_raise(
         return existing
     audit_record(actor=actor, action="create", instance=alert, detail={"kind": kind, "severity": severity})
     for listener in list(_alert_listeners):
-        transaction.on_commit(lambda listener=listener, alert_id=alert.pk: listener(alert_id))
+        transaction.on_commit(lambda listener=listener, alert_id=alert.pk: listener(alert_id), robust=True)
     return alert
 
 
