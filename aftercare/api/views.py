@@ -10,7 +10,7 @@ from rest_framework.response import Response
 
 from clinic.api.concurrency import etag_for_version, if_match_check_etag
 from clinic.api.filters import SyncFilterSet, UtcDateTimeFilter
-from clinic.api.pagination import StableCursorPagination
+from clinic.api.pagination import DueFirstPagination
 from clinic.api.views import ScopedListMixin, ScopedRetrieveMixin, ScopedViewSet
 from clinic.audit.services import audit_record_system
 from clinic.errors import NotFound, ValidationFailed
@@ -459,10 +459,6 @@ class MyReminderSettingsViewSet(ScopedViewSet):
 # --- The staff app's work lists (me/...) ---------------------------------------------------------------
 
 
-class DueOrderPagination(StableCursorPagination):
-    ordering = ("due_at", "id")
-
-
 class MyCheckInDueFilter(SyncFilterSet):
     status = django_filters.ChoiceFilter(
         choices=[(ProviderCheckIn.Status.SCHEDULED, "Scheduled"), (ProviderCheckIn.Status.MISSED, "Missed")]
@@ -481,7 +477,7 @@ class MyCheckInDueViewSet(ScopedListMixin, ScopedViewSet):
     queryset = ProviderCheckIn.objects.select_related("episode")
     serializer_class = s.ProviderCheckInOutputSerializer
     filterset_class = MyCheckInDueFilter
-    pagination_class = DueOrderPagination
+    pagination_class = DueFirstPagination
     action_permissions = {"list": "my_check_in_due.view"}
 
     def get_queryset(self):

@@ -21,3 +21,9 @@ class StableCursorPagination(CursorPagination):
             "description": "Send as `updated_since` on the next sync; de-duplicate the overlap by id.",
         }
         return paginated
+
+
+class DueFirstPagination(StableCursorPagination):
+    """Work lists (rounds, follow-ups to do): soonest due first, ties broken by id."""
+
+    ordering = ("due_at", "id")

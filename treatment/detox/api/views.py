@@ -7,7 +7,7 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
 from clinic.api.filters import SyncFilterSet, UtcDateTimeFilter
-from clinic.api.pagination import StableCursorPagination
+from clinic.api.pagination import DueFirstPagination
 from clinic.api.views import ScopedListMixin, ScopedRetrieveMixin, ScopedViewSet
 from clinic.errors import NotFound
 from treatment import selectors as treatment_selectors
@@ -332,10 +332,6 @@ class DetoxEpisodeViewSet(ScopedViewSet):
 # --- The staff app's work list: my rounds due ----------------------------------------------------------
 
 
-class DueOrderPagination(StableCursorPagination):
-    ordering = ("due_at", "id")
-
-
 class MyDueRoundFilter(SyncFilterSet):
     status = django_filters.ChoiceFilter(
         choices=[(ObservationRound.Status.DUE, "Due"), (ObservationRound.Status.OVERDUE, "Overdue")]
@@ -356,7 +352,7 @@ class MyDueRoundViewSet(ScopedListMixin, ScopedViewSet):
     queryset = selectors.round_queryset()
     serializer_class = s.ObservationRoundOutputSerializer
     filterset_class = MyDueRoundFilter
-    pagination_class = DueOrderPagination
+    pagination_class = DueFirstPagination
     action_permissions = {"list": "my_due_round.view"}
 
     def get_queryset(self):
