@@ -1,11 +1,22 @@
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+import time_machine
 
 from clinic.celery import app as celery_app
 from clinic.notifications import services
 from patients.tests.factories import CommunicationConsentFactory, patient_with_login
+
+NOW = datetime(2026, 5, 11, 16, 0, tzinfo=UTC)  # a Monday, 12:00 in New York
+
+
+@pytest.fixture
+def clock():
+    """Time stands still at NOW until a test moves it (`clock.move_to(...)`)."""
+    with time_machine.travel(NOW, tick=False) as traveller:
+        yield traveller
 
 
 class Outbox:

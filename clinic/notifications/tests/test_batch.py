@@ -5,7 +5,6 @@ from datetime import UTC, datetime, time, timedelta
 from unittest import mock
 
 import pytest
-import time_machine
 
 from clinic.audit.models import AuditEvent
 from clinic.notifications import delivery, recipients
@@ -20,20 +19,13 @@ from clinic.notifications.tasks import (
     reminders_dispatch_due,
     reminders_send,
 )
-from clinic.notifications.tests.conftest import configure
+from clinic.notifications.tests.conftest import NOW, configure
 from clinic.notifications.tests.factories import ReminderFactory
 from patients.tests.factories import CommunicationConsentFactory, PatientFactory
 
-NOW = datetime(2026, 5, 11, 16, 0, tzinfo=UTC)  # 12:00 in New York
 Status = Reminder.Status
 
 pytestmark = pytest.mark.usefixtures("notifications_settings", "eager_tasks")
-
-
-@pytest.fixture
-def clock():
-    with time_machine.travel(NOW, tick=False) as traveller:
-        yield traveller
 
 
 @pytest.fixture

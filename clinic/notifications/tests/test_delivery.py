@@ -3,7 +3,6 @@ from unittest import mock
 from zoneinfo import ZoneInfo
 
 import pytest
-import time_machine
 
 from clinic.audit.models import AuditEvent
 from clinic.notifications import delivery
@@ -13,20 +12,13 @@ from clinic.notifications.localtime import local_to_utc
 from clinic.notifications.models import Reminder
 from clinic.notifications.services import reminder_cancel_for_subject, reminder_schedule
 from clinic.notifications.tasks import reminder_send, reminders_send
-from clinic.notifications.tests.conftest import configure
+from clinic.notifications.tests.conftest import NOW, configure
 from clinic.notifications.tests.factories import ReminderFactory
 from patients.tests.factories import CommunicationConsentFactory
 
-NOW = datetime(2026, 5, 11, 16, 0, tzinfo=UTC)  # 12:00 in New York
 Status = Reminder.Status
 
 pytestmark = pytest.mark.usefixtures("notifications_settings", "eager_tasks")
-
-
-@pytest.fixture
-def clock():
-    with time_machine.travel(NOW, tick=False) as traveller:
-        yield traveller
 
 
 @pytest.fixture
