@@ -14,12 +14,14 @@ from rest_framework_simplejwt.tokens import RefreshToken
 
 from clinic.accounts.authentication import JWTAuthentication
 from clinic.api import sync
+from clinic.api.serializers import FieldsBuiltOnceMixin
 from clinic.audit.models import AuditEvent
 from clinic.tests.factories import FacilityFactory
 from patients.api.serializers import PatientOutputSerializer
 from patients.tests.factories import PatientFactory
+from treatment.api.serializers import AlertOutputSerializer, ObservationOutputSerializer
 from treatment.models import EpisodeTransition, Observation
-from treatment.tests.factories import EpisodeFactory
+from treatment.tests.factories import AlertFactory, EpisodeFactory, ObservationFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -129,6 +131,59 @@ def test_output_fields_built_once_are_copied_to_each_serializer_and_serialise_th
     assert first.fields["mrn"].parent is first
     built_anew = type("BuiltAnew", (serializers.ModelSerializer,), {"Meta": PatientOutputSerializer.Meta})
     assert first.data == built_anew(patient).data
+
+
+def test_fields_built_once_give_each_serializer_fields_of_its_own_and_leave_the_originals_unbound():
+    class Transition(serializers.Serializer):
+        to_stage = serializers.CharField()
+
+    class Output(FieldsBuiltOnceMixin, serializers.Serializer):
+        name = serializers.CharField(source="full_name")
+        stage = serializers.ChoiceField(choices=["a", "b"])
+        labels = serializers.ListField(child=serializers.CharField())
+        next_stages = serializers.SerializerMethodField()
+        transitions = Transition(many=True)
+
+        def get_next_stages(self, instance):
+            return ["b"]
+
+    first, second = Output(), Output()
+    for name in ("name", "stage", "labels", "next_stages", "transitions"):
+        assert first.fields[name] is not second.fields[name]
+        assert first.fields[name].parent is first
+        assert second.fields[name].parent is second
+    assert first.fields["labels"].child is not second.fields["labels"].child
+    assert first.fields["labels"].child.parent is first.fields["labels"]
+    assert first.fields["transitions"].child is not second.fields["transitions"].child
+    assert first.fields["next_stages"].method_name == "get_next_stages"
+    for _, original, _ in Output._fields_built_once:
+        assert original.field_name is None
+        assert original.parent is None
+    row = type("Row", (), {"full_name": "Ann", "stage": "a", "labels": ["x"], "transitions": []})()
+    assert Output(row).data == {"name": "Ann", "stage": "a", "labels": ["x"], "next_stages": ["b"], "transitions": []}
+
+
+@pytest.mark.parametrize(
+    "serializer_class", [PatientOutputSerializer, ObservationOutputSerializer, AlertOutputSerializer]
+)
+def test_each_output_serializer_built_once_serialises_like_one_built_anew(serializer_class, facility):
+    patient = PatientFactory(facility=facility)
+    if serializer_class is PatientOutputSerializer:
+        instance = patient
+    else:
+        observation = ObservationFactory(episode=EpisodeFactory(patient=patient))
+        instance = (
+            observation
+            if serializer_class is ObservationOutputSerializer
+            else AlertFactory(patient=patient, episode=observation.episode)
+        )
+
+    class BuiltAnew(serializer_class):
+        def get_fields(self):
+            return serializers.ModelSerializer.get_fields(self)
+
+    assert serializer_class(instance).data == BuiltAnew(instance).data
+    assert serializer_class([instance], many=True).data == BuiltAnew([instance], many=True).data
 
 
 @pytest.mark.parametrize("path", ["episodes/{id}/", "episodes/{id}/transitions/"])
