@@ -2,7 +2,9 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import DatabaseError, connection, transaction
+from django.test.utils import CaptureQueriesContext
 
+from clinic.audit import services
 from clinic.audit.chain import GENESIS_HASH, seal_pending, verify_chain
 from clinic.audit.models import AuditEvent, AuditSeal
 from clinic.audit.tasks import audit_seal_chain
@@ -45,7 +47,7 @@ def test_a_failed_audit_write_fails_the_request(staff, patient, api, monkeypatch
     def broken(*args, **kwargs):
         raise DatabaseError("audit store down")
 
-    monkeypatch.setattr(AuditEvent.objects, "bulk_create", broken)
+    monkeypatch.setattr(services, "_insert", broken)
     response = api(staff["nurse"]).get(f"/api/v1/patients/{patient.id}/")
     assert response.status_code == 500
     assert "first_name" not in response.json()
@@ -147,3 +149,74 @@ def test_audit_events_list_has_a_fixed_query_count(staff, patient, api, django_a
         assert len(client.get("/api/v1/audit-events/?page_size=1").json()["results"]) == 1
     with django_assert_max_num_queries(6):
         assert len(client.get("/api/v1/audit-events/?page_size=50").json()["results"]) == 50
+
+
+def _columns(event: AuditEvent) -> dict:
+    return {field.attname: getattr(event, field.attname) for field in AuditEvent._meta.concrete_fields}
+
+
+@pytest.mark.parametrize("count", [1, 3])
+def test_the_prepared_insert_writes_the_rows_the_orm_writes(staff, patient, count, monkeypatch):
+    def events():
+        return [
+            services._event(
+                actor=staff["nurse"],
+                action="view",
+                model_label="patients.patient",
+                object_id=patient.pk,
+                patient_id=patient.pk,
+                facility_id=patient.facility_id,
+                detail={"fields": ["mrn"], "n": number},
+            )
+            for number in range(count)
+        ]
+
+    by_orm = AuditEvent.objects.bulk_create(events())
+    prepared = events()
+    with CaptureQueriesContext(connection) as queries:
+        services._insert(prepared)
+    assert len(queries) == 1
+    assert [event.pk for event in prepared] == sorted(event.pk for event in prepared)
+    assert all(not event._state.adding for event in prepared)
+    stored = AuditEvent.objects.in_bulk([event.pk for event in by_orm + prepared])
+    for orm_event, prepared_event in zip(by_orm, prepared, strict=True):
+        expected = {**_columns(stored[orm_event.pk]), "id": None, "occurred_at": None}
+        assert {**_columns(stored[prepared_event.pk]), "id": None, "occurred_at": None} == expected
+        assert stored[prepared_event.pk].occurred_at == prepared_event.occurred_at
+
+
+def test_the_prepared_insert_writes_null_actor_address_and_empty_detail(db):
+    event = services._event(
+        actor=None,
+        action="login",
+        model_label="accounts.user",
+        object_id="",
+        patient_id=None,
+        facility_id=None,
+        detail=None,
+    )
+    event.ip_address = "2001:db8::1"
+    services._insert([event])
+    stored = AuditEvent.objects.get(pk=event.pk)
+    assert (stored.actor_id, stored.ip_address, stored.detail, stored.patient_id) == (None, "2001:db8::1", {}, None)
+
+
+def test_more_events_than_a_statement_holds_are_written_in_batches(staff, monkeypatch):
+    monkeypatch.setattr(services, "INSERT_BATCH", 2)
+    events = [
+        services._event(
+            actor=staff["nurse"],
+            action="list",
+            model_label="m",
+            object_id=n + 1,
+            patient_id=None,
+            facility_id=None,
+            detail=None,
+        )
+        for n in range(5)
+    ]
+    with CaptureQueriesContext(connection) as queries:
+        services._insert(events)
+    inserts = [query["sql"] for query in queries if query["sql"].startswith("INSERT")]
+    assert len(inserts) == 3
+    assert sorted(AuditEvent.objects.filter(model="m").values_list("object_id", flat=True)) == list("12345")
