@@ -3,8 +3,10 @@ facts a level-of-care recommendation is computed from."""
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
+from django.db import connection
 from django.db.models import Prefetch, Q, QuerySet
 from django.utils import timezone
 
@@ -105,8 +107,31 @@ def instrument_definition(*, facility: Facility | None, code: str) -> Instrument
     default = get_definition(code)
     if facility is None:
         return default
-    config = InstrumentConfiguration.objects.filter(facility=facility, instrument=code).order_by("-created_at").first()
+    config = _newest_configuration(facility, code)
     return default if config is None else configured_definition(config)
+
+
+@functools.cache
+def _newest_configuration_sql() -> str:
+    """The statement the ORM compiles for _newest_configuration, built once: it runs for every observation."""
+    meta = InstrumentConfiguration._meta
+    tables = {
+        "table": meta.db_table,
+        "facility": meta.get_field("facility").column,
+        "instrument": meta.get_field("instrument").column,
+        "created_at": meta.get_field("created_at").column,
+    }
+    return (  # noqa: S608 - table and column names from the model; the values are parameters
+        'SELECT * FROM "{table}" WHERE "{facility}" = %s AND "{instrument}" = %s ORDER BY "{created_at}" DESC LIMIT 1'
+    ).format(**tables)
+
+
+def _newest_configuration(facility: Facility, code: str) -> InstrumentConfiguration | None:
+    """The facility's newest configuration of `code`, read afresh every time (a physician may change it)."""
+    configurations = InstrumentConfiguration.objects
+    if connection.vendor != "postgresql":
+        return configurations.filter(facility=facility, instrument=code).order_by("-created_at").first()
+    return next(iter(configurations.raw(_newest_configuration_sql(), [facility.pk, code])), None)
 
 
 # --- The facts behind a recommendation -----------------------------------------------------------------

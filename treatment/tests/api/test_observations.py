@@ -6,8 +6,8 @@ from django.utils import timezone
 from clinic.accounts.roles import Role
 from clinic.errors import ValidationFailed
 from patients.tests.factories import PatientFactory
-from treatment import services
-from treatment.models import Alert, Observation, Stage
+from treatment import selectors, services
+from treatment.models import Alert, InstrumentConfiguration, Observation, Stage
 
 from ..conftest import audited, lowest, responses_totalling
 from ..factories import EpisodeFactory, ObservationFactory
@@ -263,6 +263,24 @@ def test_a_new_configuration_is_a_new_version(facility, physician):
     )
     assert first.version != second.version
     assert second.version.startswith("ciwa_ar@1+")
+
+
+def test_the_definition_in_effect_is_the_newest_configuration_read_afresh(facility, other_facility, physician):
+    assert selectors.instrument_definition(facility=facility, code="ciwa_ar").version == "ciwa_ar@1"
+    first = services.instrument_configuration_set(
+        actor=physician, facility=facility, instrument="ciwa_ar", bands=ALTERNATIVE_CIWA,
+        alert_thresholds={"severity": 19}, sex_bands={"female": ALTERNATIVE_CIWA},
+    )  # fmt: skip
+    definition = selectors.instrument_definition(facility=facility, code="ciwa_ar")
+    assert definition == selectors.configured_definition(InstrumentConfiguration.objects.get(pk=first.pk))
+    assert (definition.version, definition.alert_thresholds) == (first.version, {"severity": 19})
+    assert [band.name for band in definition.sex_bands["female"]] == ["minimal", "moderate", "severe"]
+    second = services.instrument_configuration_set(
+        actor=physician, facility=facility, instrument="ciwa_ar", bands=ALTERNATIVE_CIWA
+    )
+    assert selectors.instrument_definition(facility=facility, code="ciwa_ar").version == second.version
+    assert selectors.instrument_definition(facility=other_facility, code="ciwa_ar").version == "ciwa_ar@1"
+    assert selectors.instrument_definition(facility=facility, code="cows").version == "cows@1"
 
 
 @pytest.mark.parametrize(
