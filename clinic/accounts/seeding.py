@@ -16,11 +16,14 @@ DEMO_STAFF = [
 ]
 
 
-def ensure_login(username: str, *, role: str, facility: Facility, first_name: str = "", last_name: str = "") -> User:
+def ensure_login(
+    username: str, *, role: str, facility: Facility, first_name: str = "", last_name: str = "", email: str = ""
+) -> User:
     """Create or refresh a demo login with the demo password."""
     user, _ = User.objects.get_or_create(username=username, defaults={"role": role})
     user.role = role
     user.first_name, user.last_name = first_name, last_name
+    user.email = email
     user.is_active = True
     user.is_staff = role != Role.PATIENT
     user.set_password(settings.DEMO_PASSWORD)
@@ -32,5 +35,9 @@ def ensure_login(username: str, *, role: str, facility: Facility, first_name: st
 def seed(*, stdout) -> None:
     facilities = {name: Facility.objects.get_or_create(name=name)[0] for name in (DEMO_FACILITY, OTHER_FACILITY)}
     for username, role, facility_name, first, last in DEMO_STAFF:
-        ensure_login(username, role=role, facility=facilities[facility_name], first_name=first, last_name=last)
+        # A work address, so staff reminders and alerts reach the outbox (var/outbox.jsonl) in `make run`.
+        email = f"{username}@demo-clinic.example"
+        ensure_login(
+            username, role=role, facility=facilities[facility_name], first_name=first, last_name=last, email=email
+        )
     stdout.write(f"Staff logins: {', '.join(username for username, *_ in DEMO_STAFF)}")

@@ -105,6 +105,8 @@ def test_seed_demo_is_idempotent_and_its_logins_work(db):
         )
         assert response.status_code == 200, username
     assert Patient.objects.get(user__username="patient").facility.name == "Demo Recovery Center"
+    # staff reminders and alerts need a work address to reach the outbox in `make run`
+    assert User.objects.get(username="physician").email == "physician@demo-clinic.example"
 
 
 @pytest.fixture
