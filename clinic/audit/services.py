@@ -5,6 +5,7 @@ A failure to write raises: the caller's request or transaction fails with it, so
 
 import contextlib
 import functools
+import uuid
 from collections.abc import Iterable, Sequence
 
 from django.db import connections, models, router, transaction
@@ -106,9 +107,7 @@ def _insert(events: list[AuditEvent]) -> None:
 def _insert_batches(connection, events: list[AuditEvent], start: str, fields: tuple, row: str) -> None:
     for first in range(0, len(events), INSERT_BATCH):
         batch = events[first : first + INSERT_BATCH]
-        params = [
-            field.get_db_prep_save(getattr(event, field.attname), connection) for event in batch for field in fields
-        ]
+        params = _prepared_values(connection, batch, fields)
         with connection.cursor() as cursor:
             cursor.execute(start + ", ".join([row] * len(batch)) + ' RETURNING "id"', params)
             ids = [pk for (pk,) in cursor.fetchall()]
@@ -116,6 +115,35 @@ def _insert_batches(connection, events: list[AuditEvent], start: str, fields: tu
             event.pk = pk
             event._state.adding = False
             event._state.db = connection.alias
+
+
+def _same_value(value, other) -> bool:
+    """The same object, equal UUIDs or two empty dicts: values whose database form is the same. (Not any equal
+    dicts: {"n": 1} == {"n": 1.0} == {"n": True}, three different JSON documents.)"""
+    if value is other:
+        return True
+    if type(value) is not type(other):
+        return False
+    return value == other if type(value) is uuid.UUID else type(value) is dict and not value and not other
+
+
+def _prepared_values(connection, events: list[AuditEvent], fields: tuple) -> list:
+    """Each event's values as its fields prepare them for the database, row after row. The events of a page
+    share most values (actor, action, model, request, facility, an empty detail): a value equal to the row
+    above's (see _same_value) reuses its preparation instead of preparing it again."""
+    params = []
+    previous = [(_NOT_LOADED, None)] * len(fields)
+    for event in events:
+        for index, field in enumerate(fields):
+            value = getattr(event, field.attname)
+            last_value, last_prepared = previous[index]
+            if _same_value(value, last_value):
+                params.append(last_prepared)
+            else:
+                prepared = field.get_db_prep_save(value, connection)
+                previous[index] = (value, prepared)
+                params.append(prepared)
+    return params
 
 
 def _event(*, actor, action: str, model_label: str, object_id, patient_id, facility_id, detail) -> AuditEvent:

@@ -1,3 +1,5 @@
+import uuid
+
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
@@ -220,3 +222,29 @@ def test_more_events_than_a_statement_holds_are_written_in_batches(staff, monkey
     inserts = [query["sql"] for query in queries if query["sql"].startswith("INSERT")]
     assert len(inserts) == 3
     assert sorted(AuditEvent.objects.filter(model="m").values_list("object_id", flat=True)) == list("12345")
+
+
+def test_rows_of_one_insert_keep_their_own_details_and_subjects(staff, patient, other_patient):
+    details = [{"n": 1}, {"n": 1.0}, {"n": True}, None, {}, {"n": 1}]
+    subjects = [patient, patient, other_patient, patient, other_patient, patient]
+    events = [
+        services._event(
+            actor=staff["nurse"],
+            action="update",
+            model_label="patients.patient",
+            object_id=subject.pk,
+            patient_id=uuid.UUID(str(subject.pk)),  # equal, not the same object
+            facility_id=uuid.UUID(str(subject.facility_id)),
+            detail=detail,
+        )
+        for subject, detail in zip(subjects, details, strict=True)
+    ]
+    services._insert(events)
+    stored = AuditEvent.objects.in_bulk([event.pk for event in events])
+    rows = [stored[event.pk] for event in events]
+    assert [(type(row.detail.get("n")), row.detail) for row in rows] == [
+        (int, {"n": 1}), (float, {"n": 1.0}), (bool, {"n": True}), (type(None), {}), (type(None), {}), (int, {"n": 1}),
+    ]  # fmt: skip
+    assert [(row.patient_id, row.facility_id) for row in rows] == [
+        (subject.pk, subject.facility_id) for subject in subjects
+    ]
