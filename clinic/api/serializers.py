@@ -2,8 +2,23 @@
 
 import copy
 
+from django.db import models
+from rest_framework import serializers
 from rest_framework.fields import Field
 from rest_framework.serializers import BaseSerializer
+
+
+class DateTimeField(serializers.DateTimeField):
+    """DRF's DateTimeField, reading the current time zone once per field instead of once per value (an asgiref
+    Local, ~5 us a read: a page of 20 rows with 2 timestamps read it 40 times). A bound field serves one
+    serializer, that is one response, in which the time zone in effect does not change."""
+
+    def default_timezone(self):
+        try:
+            return self._default_timezone_read
+        except AttributeError:
+            self._default_timezone_read = super().default_timezone()
+            return self._default_timezone_read
 
 
 def _holds_no_field(field: Field) -> bool:
@@ -31,6 +46,11 @@ class FieldsBuiltOnceMixin:
     of serialising one row); this builds them once per class and gives each instance a copy of its own:
     leaf fields as a copy of their attributes, nested serializers and fields holding fields as deep copies.
     """
+
+    serializer_field_mapping = {
+        **serializers.ModelSerializer.serializer_field_mapping,
+        models.DateTimeField: DateTimeField,
+    }
 
     def get_fields(self):
         cls = type(self)

@@ -204,3 +204,20 @@ def test_an_episode_and_its_transitions_cost_the_same_for_1_and_for_6_transition
         assert response.status_code == 200, response.content
         counts.append(len(statements(queries)))
     assert counts[0] == counts[1], counts
+
+
+def test_built_once_timestamps_read_the_time_zone_once_per_serializer_and_format_as_drf(facility, monkeypatch):
+    patients = [PatientFactory(facility=facility) for _ in range(3)]
+    drf_field = serializers.DateTimeField()
+    expected = [drf_field.to_representation(patient.created_at) for patient in patients]
+    reads = []
+    real = timezone.get_current_timezone
+    monkeypatch.setattr(timezone, "get_current_timezone", lambda: reads.append(1) or real())
+    data = PatientOutputSerializer(patients, many=True).data
+    assert [row["created_at"] for row in data] == expected
+    assert all(value.endswith("Z") for value in expected)
+    assert len(reads) == 2  # created_at and updated_at, once each for the page
+    with timezone.override(datetime.timezone(datetime.timedelta(hours=2))):
+        shifted = PatientOutputSerializer(patients[0]).data["created_at"]
+        assert shifted == serializers.DateTimeField().to_representation(patients[0].created_at)
+    assert shifted.endswith("+02:00")
