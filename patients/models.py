@@ -508,3 +508,52 @@ class DisclosureConsent(TimestampedModel):
 
     def is_in_force(self, at: datetime.datetime) -> bool:
         return self.revoked_at is None and self.signed_at <= at < self.expires_at
+
+
+class Disclosure(TimestampedModel):
+    """One disclosure of a patient's substance-use records outside the clinic: the accounting of disclosures.
+
+    Recorded only through `patients.services.disclosure_record`, which checks it against its consent and keeps
+    the redisclosure notice and a summary of the consent exactly as they went out with the records.
+
+    Append-only and kept: no API, admin or model path changes or deletes a row (`save` refuses an update,
+    `delete` refuses), and the patient and consent are PROTECTed, so neither can be deleted from under it.
+    Rows are never deleted, which more than meets the accounting's retention of at least 3 years (PRODUCT.md).
+    """
+
+    SCOPE = Scope(facility="patient__facility", patient="patient")
+
+    class Method(models.TextChoices):
+        FAX = "fax", "Fax"
+        MAIL = "mail", "Mail"
+        ELECTRONIC = "electronic", "Electronic (secure email, portal, HIE)"
+        IN_PERSON = "in_person", "In person"
+        PHONE = "phone", "Phone"
+
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="disclosures")
+    consent = models.ForeignKey(DisclosureConsent, on_delete=models.PROTECT, related_name="disclosures")
+    recipient = models.CharField(max_length=200, help_text="One of the consent's recipients, as named there.")
+    information_categories = models.JSONField(
+        validators=[validate_information_categories], help_text="Kinds of information disclosed (category codes)."
+    )
+    purpose = models.CharField(max_length=32, choices=DisclosureConsent.Purpose.choices)
+    description = models.TextField(help_text="What was sent: documents, date range, pages.")
+    method = models.CharField(max_length=16, choices=Method.choices)
+    disclosed_at = models.DateTimeField(default=timezone.now, db_index=True, validators=[validate_datetime_not_future])
+    disclosed_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    notice = models.TextField(help_text="The redisclosure notice (42 CFR 2.32) as sent with the records.")
+    consent_summary = models.JSONField(help_text="The consent as it stood when disclosing, sent with the records.")
+
+    class Meta:
+        ordering = ["patient", "-disclosed_at"]
+
+    def __str__(self) -> str:
+        return f"Disclosure ({self.get_purpose_display()}, {self.get_method_display()})"
+
+    def save(self, *args, **kwargs) -> None:
+        if not self._state.adding:
+            raise ValidationError("A disclosure is never changed: the accounting of disclosures is append-only.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise ValidationError("A disclosure is never deleted: the accounting of disclosures is kept.")

@@ -87,6 +87,14 @@ def patient_allergy_substances(patient: Patient) -> set[str]:
 # 42 CFR Part 2 disclosure decisions
 
 
+def disclosure_consent_get(*, actor: User, consent_id) -> DisclosureConsent:
+    """The consent with this id if `actor` may see it; otherwise 404, exactly like a missing consent."""
+    consent = scope_queryset(DisclosureConsent.objects.all(), actor).filter(pk=consent_id).first()
+    if consent is None:
+        raise NotFound("Consent not found.")
+    return consent
+
+
 @dataclass(frozen=True)
 class DisclosureDecision:
     allowed: bool
@@ -108,14 +116,16 @@ DISCLOSURE_REASONS = (
 )
 
 
-def _recipient_key(name: str) -> str:
+def recipient_key(name: str) -> str:
+    """A recipient's name as compared: case and spacing do not matter."""
     return " ".join(name.split()).casefold()
 
 
-def _failed_check(
+def disclosure_consent_refusal(
     consent: DisclosureConsent, *, recipient: str, purpose: str, information: set[str], at: datetime
 ) -> str | None:
-    if _recipient_key(recipient) not in {_recipient_key(name) for name in consent.recipients}:
+    """Why `consent` does not cover this disclosure at `at` (one of DISCLOSURE_REASONS), or None when it does."""
+    if recipient_key(recipient) not in {recipient_key(name) for name in consent.recipients}:
         return "recipient_not_named"
     if consent.purpose != purpose:
         return "purpose_not_covered"
@@ -142,7 +152,7 @@ def disclosure_decision(
     closest = "no_consent"
     consents = DisclosureConsent.objects.filter(patient=patient).order_by("-signed_at", "-created_at")
     for consent in consents:
-        failed = _failed_check(consent, recipient=recipient, purpose=purpose, information=wanted, at=at)
+        failed = disclosure_consent_refusal(consent, recipient=recipient, purpose=purpose, information=wanted, at=at)
         if failed is None:
             return DisclosureDecision(allowed=True, consent=consent, reason="consent_in_force")
         if DISCLOSURE_REASONS.index(failed) > DISCLOSURE_REASONS.index(closest):

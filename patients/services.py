@@ -10,17 +10,20 @@ from django.db.models import Q
 from django.utils import timezone
 
 from clinic.accounts.models import Facility, User
-from clinic.accounts.roles import Role
+from clinic.accounts.roles import Role, role_may
 from clinic.api.models import Tombstone
 from clinic.api.sync import tombstone_patient_records, tombstone_record
 from clinic.audit.services import audit_record, audit_record_reads
-from clinic.errors import Conflict, NotAllowed, ValidationFailed
+from clinic.errors import Conflict, NotAllowed, NotFound, ValidationFailed
+from clinic.scoping import scope_queryset
 
+from .disclosure import REDISCLOSURE_NOTICE, consent_summary
 from .extensions import transfer_refusals
 from .models import (
     Allergy,
     CommunicationConsent,
     CoOccurringCondition,
+    Disclosure,
     DisclosureConsent,
     MrnSequence,
     Patient,
@@ -28,7 +31,7 @@ from .models import (
     SubstanceUseHistory,
     normalise_phone,
 )
-from .selectors import DisclosureDecision, disclosure_decision
+from .selectors import DisclosureDecision, disclosure_consent_refusal, disclosure_decision, recipient_key
 
 MRN_PREFIX_LENGTH = 3
 
@@ -379,3 +382,84 @@ def disclosure_check(
     }
     audit_record(actor=actor, action="disclosure_check", instance=patient, detail=detail)
     return decision
+
+
+# Why a disclosure is refused under the consent it names (selectors.DISCLOSURE_REASONS): the error, its code,
+# the request field it names and the message. What the request asks for is a 400; a consent no longer (or not
+# yet) in force is a 409, the state of the consent rather than the request being wrong.
+DISCLOSURE_REFUSALS = {
+    "recipient_not_named": (ValidationFailed, "recipient", "The consent does not name this recipient."),
+    "purpose_not_covered": (ValidationFailed, "purpose", "The consent is for another purpose."),
+    "information_not_covered": (
+        ValidationFailed,
+        "information_categories",
+        "The consent does not cover every kind of information named.",
+    ),
+    "not_yet_signed": (Conflict, "disclosed_at", "The consent was not yet signed at the time of the disclosure."),
+    "consent_revoked": (Conflict, "consent", "The consent was revoked before the time of the disclosure."),
+    "consent_expired": (Conflict, "consent", "The consent had expired by the time of the disclosure."),
+}
+
+
+@transaction.atomic
+def disclosure_record(
+    *,
+    actor: User,
+    consent: DisclosureConsent,
+    recipient: str,
+    information_categories: list[str],
+    purpose: str,
+    description: str,
+    method: str,
+    disclosed_at: datetime.datetime | None = None,
+) -> Disclosure:
+    """Record a disclosure outside the clinic in the accounting of disclosures, under `consent`.
+
+    The consent row is locked first, so a revocation committing meanwhile is seen: a disclosure is recorded
+    only if the consent, at `disclosed_at` (now by default; earlier for one made before it is logged), was
+    signed, unexpired and unrevoked and covers the recipient, the purpose and every kind of information (the
+    same rule as the disclosure question, selectors.disclosure_consent_refusal). The disclosure keeps the
+    redisclosure notice and a summary of the consent as they are sent with the records.
+    """
+    if not role_may(actor.role, "disclosure.record"):
+        raise NotAllowed("Your role may not record disclosures.")
+    locked = scope_queryset(DisclosureConsent.objects.all(), actor).select_for_update(of=("self",))
+    consent = locked.select_related("patient").filter(pk=consent.pk).first()
+    if consent is None:
+        raise NotFound("Consent not found.")
+    now = timezone.now()
+    disclosed_at = disclosed_at or now
+    if disclosed_at > now:
+        raise ValidationFailed(
+            "A disclosure is recorded once it is made.", fields={"disclosed_at": ["The time cannot be in the future."]}
+        )
+    refusal = disclosure_consent_refusal(
+        consent, recipient=recipient, purpose=purpose, information=set(information_categories), at=disclosed_at
+    )
+    if refusal is not None:
+        error, field, message = DISCLOSURE_REFUSALS[refusal]
+        raise error(message, code=refusal, fields={field: [message]})
+    named = {recipient_key(name): name for name in consent.recipients}
+    disclosure = Disclosure(
+        patient=consent.patient,
+        consent=consent,
+        recipient=named[recipient_key(recipient)],
+        information_categories=list(information_categories),
+        purpose=purpose,
+        description=description.strip(),
+        method=method,
+        disclosed_at=disclosed_at,
+        disclosed_by=actor,
+        notice=REDISCLOSURE_NOTICE,
+        consent_summary=consent_summary(consent),
+    )
+    disclosure.full_clean()
+    disclosure.save(force_insert=True)
+    detail = {
+        "consent": str(consent.pk),
+        "purpose": purpose,
+        "information": sorted(information_categories),
+        "method": method,
+    }
+    audit_record(actor=actor, action="disclose", instance=disclosure, detail=detail)
+    return disclosure

@@ -27,6 +27,9 @@ CLINICIANS = frozenset({Role.PHYSICIAN, Role.NURSE, Role.COUNSELOR, Role.CASE_MA
 # consent.*: 42 CFR Part 2 disclosure consents (their text describes clinical records, so clinicians only);
 # patient_profile.*: a patient's own contact details and preferences (GET/PATCH /api/v1/me/profile/).
 # patient.transfer: move a patient (no open episode) to another facility the administrator also works in.
+# disclosure.*: the accounting of disclosures made under those consents. Every role that reads consents reads
+# it, and a patient reads their own (the accounting is theirs to see); recording one (the release of records
+# outside the clinic) is for physicians and case managers, who coordinate care and release records.
 DEMOGRAPHICS_READ = {"patient.view"}
 DEMOGRAPHICS_WRITE = {
     "patient.create",
@@ -40,7 +43,9 @@ CLINICAL_RECORD_READ = {
     "patient_clinical.view",
     "consent.view",
     "consent.check",
+    "disclosure.view",
 }
+DISCLOSURE_RECORD = {"disclosure.record"}
 CLINICAL_RECORD_WRITE = {"patient_clinical.change", "consent.change", "consent.revoke"}
 OWN_ACCOUNT = {"me.view", "device.view", "device.revoke", "sync.view"}
 OWN_PATIENT_RECORD = {
@@ -51,6 +56,7 @@ OWN_PATIENT_RECORD = {
     "communication_consent.change",
     "consent.view",
     "consent.revoke",
+    "disclosure.view",
 }
 # Treatment (episodes, instruments, assessments, alerts). episode.view: an episode's stage and setting, for
 # everyone who books or is treated; episode_clinical.view: its care team, transitions and their reasons.
@@ -209,6 +215,7 @@ PERMISSIONS: dict[Role, frozenset[str]] = {
         | DEMOGRAPHICS_WRITE
         | CLINICAL_RECORD_READ
         | CLINICAL_RECORD_WRITE
+        | DISCLOSURE_RECORD
         | TREATMENT[Role.PHYSICIAN]
         | DETOX_READ
         | DETOX_NURSING
@@ -250,6 +257,7 @@ PERMISSIONS: dict[Role, frozenset[str]] = {
         | DEMOGRAPHICS_WRITE
         | CLINICAL_RECORD_READ
         | CLINICAL_RECORD_WRITE
+        | DISCLOSURE_RECORD
         | TREATMENT[Role.CASE_MANAGER]
         | AFTERCARE[Role.CASE_MANAGER]
         | THERAPY[Role.CASE_MANAGER]

@@ -5,10 +5,12 @@ from django.utils import timezone
 
 from clinic.accounts.roles import Role
 from clinic.tests.factories import FacilityFactory, UserFactory
+from patients.disclosure import REDISCLOSURE_NOTICE, consent_summary
 from patients.models import (
     Allergy,
     CommunicationConsent,
     CoOccurringCondition,
+    Disclosure,
     DisclosureConsent,
     Patient,
     PatientContact,
@@ -111,6 +113,27 @@ class DisclosureConsentFactory(factory.django.DjangoModelFactory):
     expires_at = factory.LazyFunction(lambda: timezone.now() + datetime.timedelta(days=180))
 
 
+class DisclosureFactory(factory.django.DjangoModelFactory):
+    """A disclosure as disclosure_record writes it (made directly: tests of the service go through it)."""
+
+    class Meta:
+        model = Disclosure
+
+    patient = factory.SubFactory(PatientFactory)
+    consent = factory.SubFactory(DisclosureConsentFactory, patient=factory.SelfAttribute("..patient"))
+    recipient = factory.LazyAttribute(lambda disclosure: disclosure.consent.recipients[0])
+    information_categories = factory.LazyAttribute(lambda disclosure: list(disclosure.consent.information_categories))
+    purpose = factory.LazyAttribute(lambda disclosure: disclosure.consent.purpose)
+    description = "Attendance record, January to March"
+    method = Disclosure.Method.FAX
+    disclosed_at = factory.LazyFunction(timezone.now)
+    disclosed_by = factory.LazyAttribute(
+        lambda disclosure: UserFactory(role=Role.CASE_MANAGER, facility=disclosure.patient.facility)
+    )
+    notice = REDISCLOSURE_NOTICE
+    consent_summary = factory.LazyAttribute(lambda disclosure: consent_summary(disclosure.consent))
+
+
 # How the route-walking scope test (clinic/tests/api/test_scope_walk.py) makes one record of each model
 # served by the API, belonging to a given patient. Every app's factories module provides this mapping.
 SCOPED_OBJECT_MAKERS = {
@@ -121,4 +144,5 @@ SCOPED_OBJECT_MAKERS = {
     PatientContact: lambda patient: PatientContactFactory(patient=patient),
     CommunicationConsent: lambda patient: CommunicationConsentFactory(patient=patient),
     DisclosureConsent: lambda patient: DisclosureConsentFactory(patient=patient),
+    Disclosure: lambda patient: DisclosureFactory(patient=patient),
 }

@@ -7,15 +7,18 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.core.management import call_command
 from django.db import IntegrityError, transaction
+from django.db.models import ProtectedError
+from django.utils import timezone
 
 from clinic.accounts.models import User
 from clinic.audit.models import AuditEvent
-from clinic.errors import ValidationFailed
+from clinic.errors import Conflict, NotAllowed, NotFound, ValidationFailed
 from patients import services
 from patients.models import (
     Allergy,
     CommunicationConsent,
     CoOccurringCondition,
+    Disclosure,
     DisclosureConsent,
     Patient,
     PatientContact,
@@ -28,7 +31,12 @@ from patients.selectors import (
     patient_consented_channels,
     patient_substances,
 )
-from patients.tests.factories import DisclosureConsentFactory, PatientFactory, SubstanceUseHistoryFactory
+from patients.tests.factories import (
+    DisclosureConsentFactory,
+    DisclosureFactory,
+    PatientFactory,
+    SubstanceUseHistoryFactory,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -192,3 +200,61 @@ def test_allergy_substance_is_stored_stripped_on_correction(staff, patient):
     services.allergy_update(actor=staff["nurse"], allergy=allergy, data={"substance": "  Latex gloves "})
 
     assert Allergy.objects.get().substance == "Latex gloves"
+
+
+# The accounting of disclosures
+
+
+def _disclose(actor, consent, **overrides) -> Disclosure:
+    fields = {
+        "recipient": consent.recipients[0],
+        "information_categories": list(consent.information_categories),
+        "purpose": consent.purpose,
+        "description": "Attendance record",
+        "method": Disclosure.Method.MAIL,
+        **overrides,
+    }
+    return services.disclosure_record(actor=actor, consent=consent, **fields)
+
+
+def test_a_disclosure_made_before_a_revocation_may_still_be_recorded_after_it(staff, patient):
+    """The accounting records what happened: a fax sent on Monday under a consent revoked on Tuesday is logged
+    on Wednesday. One dated after the revocation is refused."""
+    consent = DisclosureConsentFactory(patient=patient, signed_at=timezone.now() - datetime.timedelta(days=5))
+    sent = timezone.now() - datetime.timedelta(days=2)
+    services.disclosure_consent_revoke(actor=staff["physician"], consent=consent)
+
+    recorded = _disclose(staff["physician"], consent, disclosed_at=sent)
+    with pytest.raises(Conflict) as refused:
+        _disclose(staff["physician"], consent)
+
+    assert recorded.disclosed_at == sent
+    assert refused.value.code == "consent_revoked"
+    assert refused.value.fields == {"consent": ["The consent was revoked before the time of the disclosure."]}
+
+
+def test_the_service_refuses_a_role_that_may_not_disclose_and_a_consent_out_of_scope(staff, other_staff, patient):
+    consent = DisclosureConsentFactory(patient=patient)
+
+    with pytest.raises(NotAllowed):
+        _disclose(staff["nurse"], consent)
+    with pytest.raises(NotAllowed):
+        _disclose(patient.user, consent)
+    with pytest.raises(NotFound):
+        _disclose(other_staff["physician"], consent)
+    assert not Disclosure.objects.exists()
+    assert not AuditEvent.objects.filter(action="disclose").exists()
+
+
+def test_a_disclosure_is_never_changed_or_deleted(patient):
+    disclosure = DisclosureFactory(patient=patient)
+    disclosure.method = Disclosure.Method.PHONE
+
+    with pytest.raises(ValidationError):
+        disclosure.save()
+    with pytest.raises(ValidationError):
+        disclosure.delete()
+    with pytest.raises(ProtectedError):  # the consent cannot go from under it
+        DisclosureConsent.objects.filter(pk=disclosure.consent_id).delete()
+
+    assert Disclosure.objects.get().method == Disclosure.Method.FAX
