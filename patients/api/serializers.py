@@ -6,6 +6,7 @@ from patients.models import (
     Allergy,
     CommunicationConsent,
     CoOccurringCondition,
+    Disclosure,
     DisclosureConsent,
     Patient,
     PatientContact,
@@ -331,3 +332,64 @@ class DisclosureCheckOutputSerializer(serializers.Serializer):
     allowed = serializers.BooleanField()
     consent = serializers.UUIDField(allow_null=True)
     reason = serializers.CharField()
+
+
+# The accounting of disclosures
+
+
+class ConsentSummarySerializer(serializers.Serializer):
+    """The consent as it stood when the disclosure was made (frozen; sent with the records)."""
+
+    consent = serializers.UUIDField()
+    disclosing_party = serializers.CharField()
+    recipients = serializers.ListField(child=serializers.CharField())
+    information_categories = serializers.ListField(
+        child=serializers.ChoiceField(choices=DisclosureConsent.Information.choices)
+    )
+    information_description = serializers.CharField()
+    purpose = serializers.ChoiceField(choices=DisclosureConsent.Purpose.choices)
+    purpose_description = serializers.CharField()
+    expires_at = serializers.DateTimeField()
+    expiry_event = serializers.CharField()
+    signed_by_name = serializers.CharField()
+    signer_role = serializers.ChoiceField(choices=DisclosureConsent.SignerRole.choices)
+    signed_at = serializers.DateTimeField()
+    right_to_revoke_acknowledged = serializers.BooleanField()
+
+
+class DisclosureOutputSerializer(FieldsBuiltOnceMixin, serializers.ModelSerializer):
+    information_categories = serializers.ListField(
+        child=serializers.ChoiceField(choices=DisclosureConsent.Information.choices), read_only=True
+    )
+    disclosed_by = serializers.CharField(source="disclosed_by.username", read_only=True)
+    consent_summary = ConsentSummarySerializer(read_only=True)
+
+    class Meta:
+        model = Disclosure
+        fields = [
+            *RECORD_FIELDS,
+            "consent",
+            "recipient",
+            "information_categories",
+            "purpose",
+            "description",
+            "method",
+            "disclosed_at",
+            "disclosed_by",
+            "notice",
+            "consent_summary",
+        ]
+
+
+class DisclosureCreateSerializer(serializers.Serializer):
+    consent = serializers.UUIDField(help_text="The consent the disclosure is made under; it names the patient.")
+    recipient = serializers.CharField(max_length=200, help_text="One of the consent's recipients.")
+    information_categories = serializers.ListField(
+        child=serializers.ChoiceField(choices=DisclosureConsent.Information.choices), allow_empty=False
+    )
+    purpose = serializers.ChoiceField(choices=DisclosureConsent.Purpose.choices)
+    description = serializers.CharField(help_text="What was sent: documents, date range, pages.")
+    method = serializers.ChoiceField(choices=Disclosure.Method.choices)
+    disclosed_at = serializers.DateTimeField(
+        required=False, help_text="When the records went out; defaults to now, never in the future."
+    )

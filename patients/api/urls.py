@@ -11,6 +11,7 @@ router.register("allergies", views.AllergyViewSet, basename="allergy")
 router.register("patient-contacts", views.ContactViewSet, basename="patient-contact")
 router.register("communication-consents", views.CommunicationConsentViewSet, basename="communication-consent")
 router.register("disclosure-consents", views.DisclosureConsentViewSet, basename="disclosure-consent")
+router.register("disclosures", views.DisclosureViewSet, basename="disclosure")
 router.register("me/support-contacts", views.MySupportContactViewSet, basename="my-support-contact")
 
 urlpatterns = [

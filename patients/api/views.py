@@ -6,13 +6,14 @@ from django.utils import timezone
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import mixins
 from rest_framework.decorators import action
+from rest_framework.exceptions import MethodNotAllowed
 from rest_framework.response import Response
 
 from clinic.accounts.models import Facility
 from clinic.accounts.roles import Role
 from clinic.api.concurrency import etag_for, if_match_check
-from clinic.api.filters import SyncFilterSet
-from clinic.api.views import ContractAPIView, ScopedListMixin, ScopedRetrieveMixin, ScopedViewSet
+from clinic.api.filters import SyncFilterSet, UtcDateTimeFilter
+from clinic.api.views import UNSAFE_UPDATES, ContractAPIView, ScopedListMixin, ScopedRetrieveMixin, ScopedViewSet
 from clinic.audit.services import audit_record_reads
 from clinic.errors import ValidationFailed
 from patients import extensions, selectors, services
@@ -20,6 +21,7 @@ from patients.models import (
     Allergy,
     CommunicationConsent,
     CoOccurringCondition,
+    Disclosure,
     DisclosureConsent,
     Patient,
     PatientContact,
@@ -407,6 +409,60 @@ class DisclosureConsentViewSet(ScopedListMixin, ScopedRetrieveMixin, ScopedViewS
             "reason": decision.reason,
         }
         return Response(s.DisclosureCheckOutputSerializer(body).data)
+
+
+# The accounting of disclosures
+
+
+class DisclosureFilter(RecordFilter):
+    consent = django_filters.UUIDFilter(field_name="consent_id")
+    disclosed_since = UtcDateTimeFilter(field_name="disclosed_at", lookup_expr="gte")
+    disclosed_before = UtcDateTimeFilter(field_name="disclosed_at", lookup_expr="lt")
+
+    class Meta:
+        model = Disclosure
+        fields = ["patient", "consent", "disclosed_since", "disclosed_before", "updated_since"]
+
+
+@extend_schema(responses=s.DisclosureOutputSerializer)
+class DisclosureViewSet(ScopedListMixin, ScopedRetrieveMixin, ScopedViewSet):
+    """The accounting of disclosures: every release of a patient's records outside the clinic, under a 42 CFR
+    Part 2 consent. Append-only (PUT, PATCH and DELETE are 405 for everyone); rows are kept, never deleted.
+
+    Who: physicians and case managers record disclosures (`disclosure.record`); every role that reads consents
+    (physicians, nurses, counselors, case managers) reads the accounting; a patient reads their own, the
+    accounting being theirs to ask for. Front desk and clinic administrators have no access, as for consents.
+
+    POST checks the disclosure against its consent at `disclosed_at`, with the consent row locked: a consent
+    revoked or expired by then is a 409 (`consent_revoked`, `consent_expired`); a recipient, purpose or kind of
+    information the consent does not cover is a 400 naming the field. The response carries the `notice`
+    (the 42 CFR 2.32 redisclosure statement) and the `consent_summary` to send with the records.
+    Recipient names are not a list filter: names stay out of URLs (filter by `consent` instead).
+    """
+
+    queryset = Disclosure.objects.select_related("disclosed_by")
+    serializer_class = s.DisclosureCreateSerializer
+    output_serializer_class = s.DisclosureOutputSerializer
+    filterset_class = DisclosureFilter
+    action_permissions = {
+        "list": "disclosure.view",
+        "retrieve": "disclosure.view",
+        "create": "disclosure.record",
+    }
+
+    def check_permissions(self, request):
+        if request.method in UNSAFE_UPDATES and request.user and request.user.is_authenticated:
+            raise MethodNotAllowed(request.method)  # append-only for every role, not a matter of role
+        super().check_permissions(request)
+
+    @extend_schema(request=s.DisclosureCreateSerializer, responses={201: s.DisclosureOutputSerializer})
+    def create(self, request, *args, **kwargs):
+        serializer = s.DisclosureCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = dict(serializer.validated_data)
+        consent = selectors.disclosure_consent_get(actor=request.user, consent_id=data.pop("consent"))
+        disclosure = services.disclosure_record(actor=request.user, consent=consent, **data)
+        return self.output(disclosure, status=201)
 
 
 # The patient's own record
