@@ -9,12 +9,14 @@ from clinic.accounts.roles import role_may
 from clinic.admin_scoping import ScopedInline, ScopedModelAdmin
 from clinic.audit.services import audit_record_reads
 from clinic.errors import DomainError
+from clinic.scoping import scope_queryset
 
 from . import services
 from .models import (
     Allergy,
     CommunicationConsent,
     CoOccurringCondition,
+    Disclosure,
     DisclosureConsent,
     Patient,
     PatientContact,
@@ -298,3 +300,89 @@ class DisclosureConsentAdmin(ScopedModelAdmin):
             else:
                 revoked += 1
         self.message_user(request, f"{revoked} consent(s) revoked.")
+
+
+class ConsentChoiceField(forms.ModelChoiceField):
+    def label_from_instance(self, consent) -> str:
+        return f"{consent.patient.mrn}: {consent.get_purpose_display()}, signed {consent.signed_at:%Y-%m-%d}"
+
+
+def _show_error(form: forms.Form, error: DomainError | ValidationError) -> None:
+    """A service's refusal on the form, under the field it names when the form has that field."""
+    if isinstance(error, DomainError):
+        named, message = error.fields, error.message
+    else:
+        named, message = (error.message_dict if hasattr(error, "error_dict") else {}), " ".join(error.messages)
+    if not named:
+        form.add_error(None, message)
+    for name, field_messages in named.items():
+        for text in field_messages:
+            form.add_error(name if name in form.fields else None, text)
+
+
+class DisclosureAdminForm(forms.ModelForm):
+    consent = ConsentChoiceField(queryset=DisclosureConsent.objects.none())
+    information_categories = forms.MultipleChoiceField(
+        choices=DisclosureConsent.Information.choices, widget=forms.CheckboxSelectMultiple
+    )
+    disclosed_at = forms.SplitDateTimeField(
+        required=False,
+        widget=admin.widgets.AdminSplitDateTime,
+        help_text="When the records went out; leave empty for now.",
+    )
+
+    class Meta:
+        model = Disclosure
+        fields = ["consent", "recipient", "information_categories", "purpose", "description", "method", "disclosed_at"]
+
+
+@admin.register(Disclosure)
+class DisclosureAdmin(ScopedModelAdmin):
+    """The accounting of disclosures: recorded once through patients.services.disclosure_record (which checks
+    the consent and attaches the redisclosure notice and the consent summary), then read-only for good."""
+
+    form = DisclosureAdminForm
+    view_action = "disclosure.view"
+    add_action = "disclosure.record"
+    list_display = ["patient", "recipient", "purpose", "method", "disclosed_at", "disclosed_by"]
+    list_filter = ["recipient", "purpose", "method"]
+    search_fields = ["recipient", "=patient__mrn"]
+    list_select_related = ["patient", "disclosed_by"]
+    date_hierarchy = "disclosed_at"
+    recorded_fields = [
+        "patient", "consent", "recipient", "information_categories", "purpose", "description", "method",
+        "disclosed_at", "disclosed_by", "notice", "consent_summary", "created_at",
+    ]  # fmt: skip
+
+    def get_fields(self, request, obj=None):
+        return self.recorded_fields if obj is not None else DisclosureAdminForm.Meta.fields
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.recorded_fields if obj is not None else []
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form_class = super().get_form(request, obj, change=change, **kwargs)
+        if obj is not None:
+            return form_class
+        consents = scope_queryset(DisclosureConsent.objects.select_related("patient"), request.user)
+
+        class RecordingForm(form_class):
+            """Records through the service once the fields are valid, so its refusals show on the form."""
+
+            def __init__(self, *args, **kwargs):
+                super().__init__(*args, **kwargs)
+                self.fields["consent"].queryset = consents
+
+            def _post_clean(self):
+                if self.errors:
+                    return
+                data = dict(self.cleaned_data)
+                try:
+                    self.instance = services.disclosure_record(actor=request.user, **data)
+                except (DomainError, ValidationError) as error:
+                    _show_error(self, error)
+
+        return RecordingForm
+
+    def save_model(self, request, obj, form, change):
+        """Recorded by the service while the form was validated (see `get_form`)."""

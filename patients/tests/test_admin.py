@@ -6,10 +6,19 @@ import pytest
 from django.test import Client
 
 from clinic.audit.models import AuditEvent
-from patients.models import CommunicationConsent, DisclosureConsent, Patient, PatientContact, SubstanceUseHistory
+from patients.disclosure import REDISCLOSURE_NOTICE
+from patients.models import (
+    CommunicationConsent,
+    Disclosure,
+    DisclosureConsent,
+    Patient,
+    PatientContact,
+    SubstanceUseHistory,
+)
 from patients.tests.factories import (
     CommunicationConsentFactory,
     DisclosureConsentFactory,
+    DisclosureFactory,
     PatientContactFactory,
     PatientFactory,
     SubstanceUseHistoryFactory,
@@ -313,3 +322,94 @@ def test_revoking_an_already_revoked_consent_in_the_admin_warns_and_changes_noth
     assert consent.revoked_at == first_revocation
     assert "already revoked" in response.content.decode()
     assert AuditEvent.objects.filter(action="revoke", object_id=str(consent.id)).count() == 1
+
+
+# The accounting of disclosures
+
+DISCLOSURES = "/admin/patients/disclosure/"
+
+
+def disclosure_form(consent, **overrides) -> dict:
+    data = {
+        "consent": str(consent.id),
+        "recipient": consent.recipients[0],
+        "information_categories": ["attendance"],
+        "purpose": consent.purpose,
+        "description": "Attendance record (2 pages)",
+        "method": "mail",
+        "disclosed_at_0": "",
+        "disclosed_at_1": "",
+    }
+    data.update(overrides)
+    return data
+
+
+def test_a_disclosure_is_recorded_in_the_admin_through_the_service(staff, patient, admin_client):
+    consent = DisclosureConsentFactory(patient=patient)
+
+    response = admin_client(staff["physician"]).post(f"{DISCLOSURES}add/", disclosure_form(consent))
+
+    assert response.status_code == 302, response.context["adminform"].form.errors if response.context else ""
+    disclosure = Disclosure.objects.get()
+    assert (disclosure.patient, disclosure.consent, disclosure.disclosed_by) == (patient, consent, staff["physician"])
+    assert disclosure.notice == REDISCLOSURE_NOTICE
+    assert disclosure.consent_summary["consent"] == str(consent.id)
+    assert AuditEvent.objects.filter(action="disclose", object_id=str(disclosure.id), source="admin").exists()
+
+
+def test_a_disclosure_the_consent_does_not_cover_is_a_form_error_in_the_admin(staff, patient, admin_client):
+    consent = DisclosureConsentFactory(patient=patient)
+    revoked = DisclosureConsentFactory(patient=patient, revoked_at=datetime.datetime.now(tz=datetime.UTC))
+    client = admin_client(staff["case_manager"])
+
+    stranger = client.post(f"{DISCLOSURES}add/", disclosure_form(consent, recipient="Acme Insurance"))
+    too_late = client.post(f"{DISCLOSURES}add/", disclosure_form(revoked))
+
+    assert stranger.status_code == 200
+    assert "recipient" in stranger.context["adminform"].form.errors
+    assert too_late.status_code == 200
+    assert "consent" in too_late.context["adminform"].form.errors
+    assert not Disclosure.objects.exists()
+
+
+def test_the_admin_offers_only_consents_in_scope(staff, other_staff, patient, admin_client):
+    consent = DisclosureConsentFactory(patient=patient)
+
+    response = admin_client(other_staff["physician"]).post(f"{DISCLOSURES}add/", disclosure_form(consent))
+
+    assert response.status_code == 200
+    assert "consent" in response.context["adminform"].form.errors
+    assert not Disclosure.objects.exists()
+
+
+def test_disclosures_are_read_only_in_the_admin(staff, patient, admin_client):
+    disclosure = DisclosureFactory(patient=patient)
+    change = f"{DISCLOSURES}{disclosure.id}/change/"
+    nurse = admin_client(staff["nurse"])
+    physician = admin_client(staff["physician"])
+
+    assert nurse.get(change).status_code == 200
+    assert nurse.get(f"{DISCLOSURES}add/").status_code == 403
+    assert physician.post(change, {"method": "phone"}).status_code == 403
+    assert physician.post(f"{DISCLOSURES}{disclosure.id}/delete/", {"post": "yes"}).status_code == 403
+    disclosure.refresh_from_db()
+    assert disclosure.method == "fax"
+    assert admin_client(staff["front_desk"]).get(DISCLOSURES).status_code == 403
+
+
+def test_disclosure_admin_search_and_filters(staff, facility, admin_client):
+    defendant = PatientFactory(facility=facility)
+    court = DisclosureFactory(
+        patient=defendant,
+        consent=DisclosureConsentFactory(patient=defendant, recipients=["County Court"], purpose="legal"),
+    )
+    doctor = DisclosureFactory(patient=PatientFactory(facility=facility))
+    client = admin_client(staff["counselor"])
+
+    by_search = client.get(DISCLOSURES, {"q": "county"})
+    by_recipient = client.get(DISCLOSURES, {"recipient": doctor.recipient})
+    by_purpose = client.get(DISCLOSURES, {"purpose__exact": "legal"})
+
+    assert list(by_search.context["cl"].result_list) == [court]
+    assert list(by_recipient.context["cl"].result_list) == [doctor]
+    assert list(by_purpose.context["cl"].result_list) == [court]
