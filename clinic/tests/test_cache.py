@@ -77,3 +77,11 @@ def test_the_write_throttle_keeps_each_user_s_window_apart_and_skips_reads(monke
     assert _throttle_steps(WriteRateThrottle, [1.0], second)[0][1] is True
     read = SimpleNamespace(method="GET", user=SimpleNamespace(is_authenticated=True, pk=first))
     assert WriteRateThrottle().allow_request(read, None) is True
+
+
+def test_the_write_throttle_keeps_drf_s_way_on_a_cache_without_the_window(monkeypatch):
+    """The local-memory cache of `make run` (SQLite, no REDIS_URL) has no sliding_window_hit."""
+    monkeypatch.setattr(WriteRateThrottle, "cache", LocMemCache("writes-fallback", {}))
+    monkeypatch.setattr(WriteRateThrottle, "rate", "2/min", raising=False)
+    steps = _throttle_steps(WriteRateThrottle, [0.0, 1.0, 2.0, 61.0], uuid.uuid4().hex)
+    assert steps == [(0.0, True, None), (1.0, True, None), (2.0, False, 58.0), (61.0, True, None)]
