@@ -6,6 +6,7 @@ import datetime
 import pytest
 import time_machine
 from django.db import connection
+from django.http import QueryDict
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from rest_framework import serializers
@@ -14,10 +15,13 @@ from rest_framework_simplejwt.tokens import RefreshToken
 
 from clinic.accounts.authentication import JWTAuthentication
 from clinic.api import sync
+from clinic.api.filters import SyncFilterSet
 from clinic.api.serializers import FieldsBuiltOnceMixin
 from clinic.audit.models import AuditEvent
 from clinic.tests.factories import FacilityFactory
 from patients.api.serializers import PatientOutputSerializer
+from patients.api.views import PatientFilter
+from patients.models import Patient
 from patients.tests.factories import PatientFactory
 from treatment.api.serializers import AlertOutputSerializer, ObservationOutputSerializer
 from treatment.models import EpisodeTransition, Observation
@@ -221,3 +225,27 @@ def test_built_once_timestamps_read_the_time_zone_once_per_serializer_and_format
         shifted = PatientOutputSerializer(patients[0]).data["created_at"]
         assert shifted == serializers.DateTimeField().to_representation(patients[0].created_at)
     assert shifted.endswith("+02:00")
+
+
+def test_a_filter_form_class_is_built_once_per_filter_set_and_each_request_gets_its_own_form(facility):
+    first = PatientFilter(data=QueryDict("search=Smith&status=bogus"), queryset=Patient.objects.all())
+    second = PatientFilter(data=QueryDict("updated_since=2026-01-01T00:00:00Z"), queryset=Patient.objects.all())
+    assert type(first.form) is type(second.form)
+    assert first.form.fields["search"] is not second.form.fields["search"]
+    assert not first.is_valid()
+    assert "status" in first.form.errors
+    assert second.is_valid()
+    assert second.form.cleaned_data["updated_since"] == datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
+
+    class WithOwnInit(SyncFilterSet):
+        class Meta:
+            model = Patient
+            fields = ["updated_since"]
+
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.filters["updated_since"].label = f"Since ({id(self)})"
+
+    forms = [WithOwnInit(data=QueryDict(), queryset=Patient.objects.all()).form for _ in range(2)]
+    assert type(forms[0]) is not type(forms[1])
+    assert forms[0].fields["updated_since"].label != forms[1].fields["updated_since"].label
