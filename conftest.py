@@ -100,3 +100,29 @@ def assert_same_budget_for_3_and_15_rows(api, django_assert_max_num_queries, mon
         assert counts[0] == counts[1], f"queries grow with the rows: {counts}"
 
     return check
+
+
+@pytest.fixture
+def assert_constant_list_queries(api, django_assert_max_num_queries, monkeypatch):
+    """Lists a page of 1 row and a page of 50 rows of `url` as `user`: both within `bound` queries and the same
+    number. The caller has made at least 50 rows visible to `user`. The user is reloaded for every call so no
+    per-instance cache (facility ids) hides a query, and every page reads its own sync position."""
+    import datetime
+
+    from clinic.accounts.models import User
+    from clinic.api import sync
+
+    monkeypatch.setattr(sync, "POSITION_REUSE", datetime.timedelta(0))
+
+    def check(user, url: str, bound: int, **params) -> None:
+        counts = []
+        for rows in (1, 50):
+            fresh = User.objects.get(pk=user.pk)
+            with django_assert_max_num_queries(bound) as queries:
+                response = api(fresh).get(url, {"page_size": rows, **params})
+            assert response.status_code == 200, response.content
+            assert len(response.json()["results"]) == rows
+            counts.append(len(queries))
+        assert counts[0] == counts[1], f"queries grow with the page size: {counts}"
+
+    return check

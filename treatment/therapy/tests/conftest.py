@@ -6,8 +6,6 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import time_machine
 
-from clinic.accounts.models import User
-from clinic.api import sync
 from clinic.audit.models import AuditEvent
 from clinic.notifications.models import Reminder
 from patients.tests.factories import CommunicationConsentFactory, patient_with_login
@@ -140,24 +138,3 @@ def audited(*, action: str, model: str, object_id) -> bool:
 
 def pending_reminders(**filters):
     return Reminder.objects.filter(status=Reminder.Status.SCHEDULED, **filters)
-
-
-@pytest.fixture
-def assert_constant_list_queries(api, django_assert_max_num_queries, monkeypatch):
-    """List a page of 1 row and a page of 50 rows of `url` as `user`: both within `bound` queries and the same
-    number. The caller has made at least 50 rows visible to `user`. The user is reloaded for every call so no
-    cached facility ids hide a query, and every page reads its own sync position (no reuse within a second)."""
-    monkeypatch.setattr(sync, "POSITION_REUSE", timedelta(0))
-
-    def check(user, url: str, bound: int, **params) -> None:
-        counts = []
-        for rows in (1, 50):
-            fresh = User.objects.get(pk=user.pk)
-            with django_assert_max_num_queries(bound) as queries:
-                response = api(fresh).get(url, {"page_size": rows, **params})
-            assert response.status_code == 200, response.content
-            assert len(response.json()["results"]) == rows
-            counts.append(len(queries))
-        assert counts[0] == counts[1], f"queries grow with the page size: {counts}"
-
-    return check
