@@ -126,3 +126,25 @@ def assert_constant_list_queries(api, django_assert_max_num_queries, monkeypatch
         assert counts[0] == counts[1], f"queries grow with the page size: {counts}"
 
     return check
+
+
+@pytest.fixture
+def assert_list_queries_constant(django_assert_max_num_queries):
+    """Lists a page of 1 row (client already authenticated), then of `rows` rows: the bigger page stays within
+    the queries the first one took."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def check(client, url: str, make_row, *, rows: int = 50) -> None:
+        make_row()
+        with CaptureQueriesContext(connection) as first:
+            response = client.get(url)
+        assert response.status_code == 200, response.content
+        for _ in range(rows - 1):
+            make_row()
+        with django_assert_max_num_queries(len(first)):
+            response = client.get(url)
+        assert response.status_code == 200, response.content
+        assert len(response.json()["results"]) == rows
+
+    return check

@@ -5,8 +5,6 @@ import datetime
 
 import pytest
 import time_machine
-from django.db import connection
-from django.test.utils import CaptureQueriesContext
 
 from aftercare import services
 from clinic.audit.models import AuditEvent
@@ -95,27 +93,3 @@ def enter_aftercare(team, episode_in_therapy, write_plan):
 
 def audited(*, action: str, model: str, object_id) -> bool:
     return AuditEvent.objects.filter(action=action, model=model, object_id=str(object_id)).exists()
-
-
-def list_queries(client, url: str) -> int:
-    with CaptureQueriesContext(connection) as queries:
-        response = client.get(url)
-    assert response.status_code == 200, response.content
-    return len(queries)
-
-
-@pytest.fixture
-def assert_list_queries_constant(django_assert_max_num_queries):
-    """Lists a page of 1 row and a page of 50 rows and checks both stay within the same query bound."""
-
-    def check(client, url: str, make_row, *, rows: int = 50) -> None:
-        make_row()
-        bound = list_queries(client, url)
-        for _ in range(rows - 1):
-            make_row()
-        with django_assert_max_num_queries(bound):
-            response = client.get(url)
-        assert response.status_code == 200
-        assert len(response.json()["results"]) == rows
-
-    return check
