@@ -87,6 +87,34 @@ def test_observation_create_is_five_statements_and_audits_its_patient(make_staff
     assert (event.patient_id, event.facility_id) == (episode.patient_id, facility.pk)
 
 
+def test_episode_detail_is_four_statements_and_reads_no_care_team_rows(make_staff, facility):
+    """The care team goes out as ids: the episode read joins its patient (the scope) and no user rows."""
+    nurse, physician, counselor = make_staff("nurse"), make_staff("physician"), make_staff("counselor")
+    episode = EpisodeFactory(
+        patient=PatientFactory(facility=facility), nurse=nurse, physician=physician, primary_counselor=counselor
+    )
+    EpisodeTransition.objects.create(episode=episode, from_stage="assessment", to_stage="detox", actor=physician)
+    client = bearer(nurse)
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get(f"/api/v1/episodes/{episode.pk}/")
+    assert response.status_code == 200, response.content
+    # user and facilities, the scoped episode, its transitions with their actors, the audit event
+    assert len(statements(queries)) == 4, statements(queries)
+    assert "accounts_user" not in statements(queries)[1], statements(queries)[1]
+    body = response.json()
+    assert (body["physician"], body["nurse"], body["primary_counselor"], body["case_manager"]) == (
+        physician.pk,
+        nurse.pk,
+        counselor.pk,
+        None,
+    )
+    assert [(t["actor"], t["actor_name"]) for t in body["transitions"]] == [
+        (physician.pk, physician.get_full_name() or physician.username)
+    ]
+    event = AuditEvent.objects.get(action="view", object_id=str(episode.pk))
+    assert (event.patient_id, event.facility_id, event.actor_id) == (episode.patient_id, facility.pk, nurse.pk)
+
+
 def test_the_token_login_reads_the_facilities_fresh_on_every_request(make_staff, facility):
     nurse = make_staff("nurse")
     patient = PatientFactory(facility=facility)

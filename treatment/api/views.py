@@ -76,6 +76,9 @@ class EpisodeViewSet(ScopedListMixin, ScopedRetrieveMixin, ScopedViewSet):
 
     def get_queryset(self):
         queryset = super().get_queryset()
+        if self.action == "retrieve":
+            # Both views give the care team as ids: joining four user rows only slowed PostgreSQL's planning.
+            queryset = queryset.select_related(None).select_related("patient")
         if self.action in ("retrieve", "transitions") and self._clinical():
             queryset = selectors.episode_with_transitions(queryset)
         return queryset
