@@ -825,13 +825,12 @@ def check_in_submit(
     )
     alerts = _check_in_alerts(actor=actor, check_in=check_in, episode=episode)
     audit_record(actor=actor, action="create", instance=check_in, detail={"alerts": alerts})
-    plan = (
-        RelapsePreventionPlan.objects.select_for_update(of=("self",))
-        .select_related("episode__patient__facility")
-        .filter(episode=episode)
-        .first()
-    )
+    # Lock the plan row alone: its episode, patient and facility are the rows this transaction has read above
+    # (joining them again cost PostgreSQL a four-table plan and Django a compile on every check-in).
+    plan = RelapsePreventionPlan.objects.select_for_update(of=("self",)).filter(episode=episode).first()
     if plan is not None:
+        episode.patient = patient
+        plan.episode = episode
         _check_in_streak_alert(actor=actor, check_in=check_in, plan=plan)
         if plan.prompt_scheduled_for == check_in.local_date == _local_day(now, patient.timezone):
             # Checked in before today's prompt: no need to ask again; the next prompt is tomorrow's.

@@ -22,7 +22,7 @@ from clinic.tests.factories import FacilityFactory
 from patients.api.serializers import PatientOutputSerializer
 from patients.api.views import PatientFilter
 from patients.models import Patient
-from patients.tests.factories import PatientFactory
+from patients.tests.factories import PatientFactory, patient_with_login
 from treatment.api.serializers import AlertOutputSerializer, ObservationOutputSerializer
 from treatment.models import EpisodeTransition, Observation
 from treatment.tests.factories import AlertFactory, EpisodeFactory, ObservationFactory
@@ -113,6 +113,20 @@ def test_episode_detail_is_four_statements_and_reads_no_care_team_rows(make_staf
     ]
     event = AuditEvent.objects.get(action="view", object_id=str(episode.pk))
     assert (event.patient_id, event.facility_id, event.actor_id) == (episode.patient_id, facility.pk, nurse.pk)
+
+
+def test_check_in_create_is_six_statements_and_audits_its_patient(facility):
+    patient = patient_with_login(facility=facility)
+    EpisodeFactory(patient=patient)
+    client = bearer(patient.user)
+    body = {"craving": 2, "mood": 7, "used": False, "triggers": [], "note": ""}
+    with CaptureQueriesContext(connection) as queries:
+        response = client.post("/api/v1/check-ins/", body, format="json")
+    assert response.status_code == 201, response.content
+    # user and facilities, the patient record, the open episode, the check-in, its audit event, the plan (none)
+    assert len(statements(queries)) == 6, statements(queries)
+    event = AuditEvent.objects.get(action="create", object_id=response.json()["id"])
+    assert (event.patient_id, event.facility_id, event.actor_id) == (patient.pk, facility.pk, patient.user_id)
 
 
 def test_the_token_login_reads_the_facilities_fresh_on_every_request(make_staff, facility):

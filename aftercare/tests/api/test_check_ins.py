@@ -4,6 +4,8 @@ reported, craving >= 8, two missed days in a row once per run); the daily prompt
 import datetime
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from aftercare import services, tasks
 from aftercare.models import CheckIn, RelapsePreventionPlan
@@ -291,6 +293,26 @@ def test_checking_in_before_the_prompt_cancels_todays_and_schedules_tomorrows(cl
         ("cancelled", at_local(0, hour=19) + datetime.timedelta(minutes=30)),
         ("scheduled", at_local(1, hour=19) + datetime.timedelta(minutes=30)),
     ]
+
+
+def test_a_check_in_locks_the_plan_row_alone_and_still_moves_the_prompt(clock, sms_patient, enter_aftercare, api):
+    """The plan's episode, patient and facility are the rows the check-in already read: not joined again."""
+    episode = enter_aftercare(sms_patient, plan={"check_in_prompt_time": datetime.time(19, 30)})
+    client = api(sms_patient.user)
+    with CaptureQueriesContext(connection) as queries:
+        assert post(client).status_code == 201
+    [lock] = [q["sql"] for q in queries.captured_queries if 'FROM "aftercare_relapsepreventionplan"' in q["sql"]]
+    assert "JOIN" not in lock, lock
+    assert "FOR UPDATE" in lock, lock
+    [cancelled, tomorrows] = prompts()
+    assert (cancelled.status, tomorrows.status) == ("cancelled", "scheduled")
+    assert tomorrows.send_at == at_local(1, hour=19) + datetime.timedelta(minutes=30)
+    assert (tomorrows.patient, tomorrows.facility_id, tomorrows.subject_id) == (
+        sms_patient,
+        sms_patient.facility_id,
+        str(episode.pk),
+    )
+    assert RelapsePreventionPlan.objects.get(episode=episode).prompt_scheduled_for == datetime.date(2026, 3, 3)
 
 
 def test_the_patient_chooses_their_prompt_time_and_the_next_prompt_moves(clock, sms_patient, enter_aftercare, api):
