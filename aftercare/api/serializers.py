@@ -1,6 +1,7 @@
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from clinic.api.serializers import FieldsBuiltOnceMixin
 from patients.models import Patient, SubstanceUseHistory
 from treatment.api.serializers import StaffField
 
@@ -175,7 +176,7 @@ class ProviderCheckInCompleteSerializer(serializers.Serializer):
 # --- Self check-ins ------------------------------------------------------------------------------------
 
 
-class CheckInOutputSerializer(serializers.ModelSerializer):
+class CheckInOutputSerializer(FieldsBuiltOnceMixin, serializers.ModelSerializer):
     triggers = TextListField(read_only=True)
 
     class Meta:

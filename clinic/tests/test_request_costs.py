@@ -13,6 +13,8 @@ from rest_framework import serializers
 from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import RefreshToken
 
+from aftercare.api.serializers import CheckInOutputSerializer
+from aftercare.models import CheckIn
 from clinic.accounts.authentication import JWTAuthentication
 from clinic.api import sync
 from clinic.api.filters import SyncFilterSet
@@ -230,6 +232,32 @@ def test_each_output_serializer_built_once_serialises_like_one_built_anew(serial
 
     assert serializer_class(instance).data == BuiltAnew(instance).data
     assert serializer_class([instance], many=True).data == BuiltAnew([instance], many=True).data
+
+
+def test_the_check_in_output_built_once_serialises_like_one_built_anew(facility):
+    patient = patient_with_login(facility=facility)
+    check_in = CheckIn.objects.create(
+        patient=patient,
+        episode=EpisodeFactory(patient=patient),
+        craving=4,
+        mood=6,
+        used=True,
+        triggers=["argument at home", "payday"],
+        note="Called my sponsor.",
+        checked_in_at=timezone.now(),
+        local_date=timezone.localdate(),
+    )
+    check_in = CheckIn.objects.get(pk=check_in.pk)
+
+    class BuiltAnew(CheckInOutputSerializer):
+        def get_fields(self):
+            return serializers.ModelSerializer.get_fields(self)
+
+    first, second = CheckInOutputSerializer(check_in), CheckInOutputSerializer(check_in)
+    assert first.fields["triggers"] is not second.fields["triggers"]
+    assert first.data == BuiltAnew(check_in).data
+    assert "_fields_built_once" in CheckInOutputSerializer.__dict__
+    assert CheckInOutputSerializer([check_in], many=True).data == BuiltAnew([check_in], many=True).data
 
 
 @pytest.mark.parametrize("path", ["episodes/{id}/", "episodes/{id}/transitions/"])
