@@ -25,7 +25,7 @@ from patients.api.serializers import PatientOutputSerializer
 from patients.api.views import PatientFilter
 from patients.models import Patient
 from patients.tests.factories import PatientFactory, patient_with_login
-from treatment.api.serializers import AlertOutputSerializer, ObservationOutputSerializer
+from treatment.api.serializers import AlertOutputSerializer, ObservationOutputSerializer, TransitionOutputSerializer
 from treatment.models import EpisodeTransition, Observation
 from treatment.tests.factories import AlertFactory, EpisodeFactory, ObservationFactory
 
@@ -258,6 +258,23 @@ def test_the_check_in_output_built_once_serialises_like_one_built_anew(facility)
     assert first.data == BuiltAnew(check_in).data
     assert "_fields_built_once" in CheckInOutputSerializer.__dict__
     assert CheckInOutputSerializer([check_in], many=True).data == BuiltAnew([check_in], many=True).data
+
+
+def test_transitions_built_once_serialise_like_ones_built_anew(make_staff, facility):
+    nurse = make_staff("nurse")
+    episode = EpisodeFactory(patient=PatientFactory(facility=facility))
+    EpisodeTransition.objects.create(episode=episode, from_stage="assessment", to_stage="detox", actor=nurse)
+    EpisodeTransition.objects.create(
+        episode=episode, from_stage="detox", to_stage="discharged", actor=nurse, reason="Left.", category="ama"
+    )
+    transitions = list(EpisodeTransition.objects.select_related("actor").filter(episode=episode))
+
+    class BuiltAnew(TransitionOutputSerializer):
+        def get_fields(self):
+            return serializers.ModelSerializer.get_fields(self)
+
+    assert TransitionOutputSerializer(transitions, many=True).data == BuiltAnew(transitions, many=True).data
+    assert "_fields_built_once" in TransitionOutputSerializer.__dict__
 
 
 @pytest.mark.parametrize("path", ["episodes/{id}/", "episodes/{id}/transitions/"])

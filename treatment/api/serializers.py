@@ -59,7 +59,7 @@ class EpisodeSummarySerializer(FieldsBuiltOnceMixin, serializers.ModelSerializer
         fields = EPISODE_SUMMARY_FIELDS
 
 
-class TransitionOutputSerializer(serializers.ModelSerializer):
+class TransitionOutputSerializer(FieldsBuiltOnceMixin, serializers.ModelSerializer):
     actor = serializers.PrimaryKeyRelatedField(read_only=True)
     actor_name = serializers.SerializerMethodField()
 
