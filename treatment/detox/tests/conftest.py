@@ -9,7 +9,6 @@ from treatment.detox import services
 from treatment.detox.models import DetoxCourse, Drug, ObservationRound
 from treatment.models import Stage
 from treatment.tests.conftest import (  # noqa: F401 - fixtures reused from the treatment app
-    assert_list_queries_constant,
     audited,
     counselor,
     decide,
