@@ -166,31 +166,13 @@ def _event(*, actor, action: str, model_label: str, object_id, patient_id, facil
     )
 
 
-def audit_record(*, actor, action: str, instance: models.Model, detail: dict | None = None) -> AuditEvent:
-    """Record one action on one scoped record. `detail` holds field names or codes, never patient data."""
-    subjects = _subjects_of(type(instance), [instance])
-    patient_id, facility_id = subjects.get(instance.pk, (None, None))
-    event = _event(
-        actor=actor,
-        action=action,
-        model_label=instance._meta.label_lower,
-        object_id=instance.pk,
-        patient_id=patient_id,
-        facility_id=facility_id,
-        detail=detail,
-    )
-    _insert([event])
-    return event
-
-
-def audit_record_many(*, actor, action: str, entries: Iterable[tuple[models.Model, dict | None]]) -> list[AuditEvent]:
-    """Record one action on each of many scoped records, each with its own `detail`, as audit_record would one
-    by one: one query per model for their patient and facility, and one INSERT for all the events."""
-    entries = list(entries)
+def _events(*, actor, action: str, entries: list[tuple[models.Model, dict | None]]) -> list[AuditEvent]:
+    """One event per (record, detail), in order, each naming its record's patient and facility: taken from the
+    rows as loaded where they carry them, else one query per model for the rest."""
     by_model: dict[type[models.Model], list] = {}
     for instance, _ in entries:
-        by_model.setdefault(type(instance), []).append(instance.pk)
-    subjects = {model: _subjects(model, pks) for model, pks in by_model.items()}
+        by_model.setdefault(type(instance), []).append(instance)
+    subjects = {model: _subjects_of(model, instances) for model, instances in by_model.items()}
     events = []
     for instance, detail in entries:
         patient_id, facility_id = subjects[type(instance)].get(instance.pk, (None, None))
@@ -205,33 +187,26 @@ def audit_record_many(*, actor, action: str, entries: Iterable[tuple[models.Mode
                 detail=detail,
             )
         )
-    _insert(events)
     return events
 
 
+def audit_record(*, actor, action: str, instance: models.Model, detail: dict | None = None) -> AuditEvent:
+    """Record one action on one scoped record. `detail` holds field names or codes, never patient data."""
+    [event] = audit_record_many(actor=actor, action=action, entries=[(instance, detail)])
+    return event
+
+
 def audit_record_reads(*, actor, action: str, instances: Iterable[models.Model]) -> int:
-    """Record a read of each record in a page or a screen, with one query per model."""
-    by_model: dict[type[models.Model], list] = {}
-    for instance in instances:
-        by_model.setdefault(type(instance), []).append(instance)
-    events = []
-    for model, rows in by_model.items():
-        subjects = _subjects_of(model, rows)
-        for pk in (row.pk for row in rows):
-            patient_id, facility_id = subjects.get(pk, (None, None))
-            events.append(
-                _event(
-                    actor=actor,
-                    action=action,
-                    model_label=model._meta.label_lower,
-                    object_id=pk,
-                    patient_id=patient_id,
-                    facility_id=facility_id,
-                    detail=None,
-                )
-            )
+    """Record a read of each record in a page or a screen, with one query per model at most."""
+    return len(audit_record_many(actor=actor, action=action, entries=((instance, None) for instance in instances)))
+
+
+def audit_record_many(*, actor, action: str, entries: Iterable[tuple[models.Model, dict | None]]) -> list[AuditEvent]:
+    """Record one action on each of many scoped records, each with its own `detail`, as audit_record would one
+    by one, with one INSERT for all the events."""
+    events = _events(actor=actor, action=action, entries=list(entries))
     _insert(events)
-    return len(events)
+    return events
 
 
 def audit_record_system(
