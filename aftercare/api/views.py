@@ -224,7 +224,20 @@ class CheckInFilter(SyncFilterSet):
         fields = ["patient", "episode", "since", "used", "updated_since"]
 
 
-class CheckInViewSet(ScopedListMixin, ScopedRetrieveMixin, ScopedViewSet):
+class OwnCheckInCreateMixin:
+    """POST: the caller, a patient, submits a check-in for their own record (both `check-ins/` and
+    `me/check-ins/`)."""
+
+    @extend_schema(request=s.CheckInInputSerializer, responses={201: s.CheckInOutputSerializer})
+    def create(self, request, *args, **kwargs):
+        serializer = s.CheckInInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        patient = own_patient_record(actor=request.user)
+        check_in = services.check_in_submit(actor=request.user, patient=patient, **serializer.validated_data)
+        return self.output(check_in, status=201)
+
+
+class CheckInViewSet(OwnCheckInCreateMixin, ScopedListMixin, ScopedRetrieveMixin, ScopedViewSet):
     """Patients' own daily check-ins: craving and mood (0-10), any use since the last one, triggers met, a note.
     A patient posts for themself; staff read them per patient (`?patient=`). Use reported, craving >= 8 or
     two missed days in a row alert the primary counselor."""
@@ -234,14 +247,6 @@ class CheckInViewSet(ScopedListMixin, ScopedRetrieveMixin, ScopedViewSet):
     output_serializer_class = s.CheckInOutputSerializer
     filterset_class = CheckInFilter
     action_permissions = {"list": "check_in.view", "retrieve": "check_in.view", "create": "check_in.create"}
-
-    @extend_schema(request=s.CheckInInputSerializer, responses={201: s.CheckInOutputSerializer})
-    def create(self, request, *args, **kwargs):
-        serializer = s.CheckInInputSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        patient = own_patient_record(actor=request.user)
-        check_in = services.check_in_submit(actor=request.user, patient=patient, **serializer.validated_data)
-        return self.output(check_in, status=201)
 
 
 # --- Relapses and readmission --------------------------------------------------------------------------
@@ -399,7 +404,7 @@ class MyCheckInFilter(SyncFilterSet):
         fields = ["since", "used", "updated_since"]
 
 
-class MyCheckInViewSet(ScopedListMixin, ScopedViewSet):
+class MyCheckInViewSet(OwnCheckInCreateMixin, ScopedListMixin, ScopedViewSet):
     """`me/check-ins/`: your daily check-ins (newest first) and a new one. POST honours `Idempotency-Key`, so a
     retry from a phone that lost its connection never records the same check-in twice."""
 
@@ -411,14 +416,6 @@ class MyCheckInViewSet(ScopedListMixin, ScopedViewSet):
 
     def get_queryset(self):
         return super().get_queryset().filter(patient__user_id=self.request.user.pk)
-
-    @extend_schema(request=s.CheckInInputSerializer, responses={201: s.CheckInOutputSerializer})
-    def create(self, request, *args, **kwargs):
-        serializer = s.CheckInInputSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        patient = own_patient_record(actor=request.user)
-        check_in = services.check_in_submit(actor=request.user, patient=patient, **serializer.validated_data)
-        return self.output(check_in, status=201)
 
 
 class MyReminderSettingsViewSet(ScopedViewSet):
