@@ -27,26 +27,12 @@ from patients.models import Patient
 from patients.tests.factories import PatientFactory, patient_with_login
 from treatment.api.serializers import AlertOutputSerializer, ObservationOutputSerializer, TransitionOutputSerializer
 from treatment.models import EpisodeTransition, Observation
+from treatment.tests.conftest import responses_totalling
 from treatment.tests.factories import AlertFactory, EpisodeFactory, ObservationFactory
 
 pytestmark = pytest.mark.django_db
 
-COWS = dict.fromkeys(
-    [
-        "pulse",
-        "sweating",
-        "restlessness",
-        "pupils",
-        "aches",
-        "rhinorrhea",
-        "gi_upset",
-        "tremor",
-        "yawning",
-        "anxiety",
-        "gooseflesh",
-    ],
-    0,
-)
+COWS = responses_totalling("cows", 0)  # every item 0: a valid observation that raises no alert
 
 
 def bearer(user) -> APIClient:
