@@ -15,8 +15,10 @@ class AuditEvent(models.Model):
 
     id = models.BigAutoField(primary_key=True)
     occurred_at = models.DateTimeField(default=timezone.now, db_index=True)
+    # No index of their own for actor and facility_id: the (actor, -id) and (facility_id, -id) indexes below
+    # serve every lookup by them, and each index is one more write on every read of patient data.
     actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+", db_index=False
     )
     actor_username = models.CharField(max_length=150, blank=True)
     actor_role = models.CharField(max_length=32, blank=True)
@@ -24,7 +26,7 @@ class AuditEvent(models.Model):
     model = models.CharField(max_length=100)
     object_id = models.CharField(max_length=64, blank=True)
     patient_id = models.UUIDField(null=True, blank=True, db_index=True)
-    facility_id = models.UUIDField(null=True, blank=True, db_index=True)
+    facility_id = models.UUIDField(null=True, blank=True)
     source = models.CharField(max_length=16, blank=True)
     request_id = models.CharField(max_length=64, blank=True)
     ip_address = models.GenericIPAddressField(null=True, blank=True)

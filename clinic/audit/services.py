@@ -9,6 +9,7 @@ import uuid
 from collections.abc import Iterable, Sequence
 
 from django.db import connections, models, router, transaction
+from django.utils import timezone
 
 from clinic.request_context import current_context
 from clinic.scoping import model_scope
@@ -146,22 +147,29 @@ def _prepared_values(connection, events: list[AuditEvent], fields: tuple) -> lis
     return params
 
 
-def _event(*, actor, action: str, model_label: str, object_id, patient_id, facility_id, detail) -> AuditEvent:
+def _who_and_where(actor, action: str) -> dict:
+    """The values every event of one action shares: who acted, the action, and the request it came in."""
     context = current_context()
     authenticated = actor is not None and actor.is_authenticated
+    return {
+        "actor": actor if authenticated else None,
+        "actor_username": actor.get_username() if authenticated else "",
+        "actor_role": getattr(actor, "role", "") if authenticated else "",
+        "action": action,
+        "source": context.source,
+        "request_id": context.request_id,
+        "ip_address": context.ip_address,
+        "user_agent": context.user_agent,
+    }
+
+
+def _event(*, actor, action: str, model_label: str, object_id, patient_id, facility_id, detail) -> AuditEvent:
     return AuditEvent(
-        actor=actor if authenticated else None,
-        actor_username=actor.get_username() if authenticated else "",
-        actor_role=getattr(actor, "role", "") if authenticated else "",
-        action=action,
+        **_who_and_where(actor, action),
         model=model_label,
         object_id=str(object_id or ""),
         patient_id=patient_id,
         facility_id=facility_id,
-        source=context.source,
-        request_id=context.request_id,
-        ip_address=context.ip_address,
-        user_agent=context.user_agent,
         detail=detail or {},
     )
 
@@ -196,9 +204,63 @@ def audit_record(*, actor, action: str, instance: models.Model, detail: dict | N
     return event
 
 
+# Per record: these columns; every other column holds one value for all the reads of a page.
+_PER_READ = ("model", "object_id", "patient_id", "facility_id")
+
+
+@functools.cache
+def _reads_statement(alias: str) -> tuple[str, tuple]:
+    """The INSERT of a page's reads on PostgreSQL, and the fields given one value for all its events: those
+    values once each, the per-record columns as one array each (unnest), so the statement's text is the same
+    for every page whatever its length."""
+    meta = AuditEvent._meta
+    shared = tuple(f for f in meta.concrete_fields if not f.primary_key and f.name not in _PER_READ)
+    per_read = tuple(meta.get_field(name) for name in _PER_READ)
+    columns = ", ".join(f'"{field.column}"' for field in (*shared, *per_read))
+    connection = connections[alias]
+    values = ", ".join(f"%s::{field.db_type(connection)}" for field in shared)
+    arrays = ", ".join(f"%s::{field.db_type(connection)}[]" for field in per_read)
+    names = ", ".join(f"r.{field.column}" for field in per_read)
+    statement = (
+        f'INSERT INTO "{meta.db_table}" ({columns}) SELECT {values}, {names} '  # noqa: S608 - names from the model
+        f"FROM unnest({arrays}) AS r({', '.join(field.column for field in per_read)})"
+    )
+    return statement, shared
+
+
+def _insert_reads(connection, *, actor, action: str, instances: list[models.Model]) -> None:
+    """One INSERT for the reads of `instances`: the rows _insert would write for them (values prepared by
+    their fields alike), without building an event object per record."""
+    statement, shared = _reads_statement(connection.alias)
+    by_model: dict[type[models.Model], list] = {}
+    for instance in instances:
+        by_model.setdefault(type(instance), []).append(instance)
+    subjects = {model: _subjects_of(model, rows) for model, rows in by_model.items()}
+    values = {**_who_and_where(actor, action), "detail": {}, "occurred_at": timezone.now()}
+    who = values.pop("actor")
+    values["actor_id"] = who.pk if who is not None else None
+    params = [field.get_db_prep_save(values.get(field.attname), connection) for field in shared]
+    labels, object_ids, patients, facilities = [], [], [], []
+    for instance in instances:
+        patient_id, facility_id = subjects[type(instance)].get(instance.pk, (None, None))
+        labels.append(instance._meta.label_lower)
+        object_ids.append(str(instance.pk or ""))
+        patients.append(patient_id)
+        facilities.append(facility_id)
+    with connection.cursor() as cursor:
+        cursor.execute(statement, [*params, labels, object_ids, patients, facilities])
+
+
 def audit_record_reads(*, actor, action: str, instances: Iterable[models.Model]) -> int:
     """Record a read of each record in a page or a screen, with one query per model at most."""
-    return len(audit_record_many(actor=actor, action=action, entries=((instance, None) for instance in instances)))
+    instances = list(instances)
+    if not instances:
+        return 0
+    connection = connections[router.db_for_write(AuditEvent)]
+    if connection.vendor != "postgresql":
+        return len(audit_record_many(actor=actor, action=action, entries=((instance, None) for instance in instances)))
+    _insert_reads(connection, actor=actor, action=action, instances=instances)
+    return len(instances)
 
 
 def audit_record_many(*, actor, action: str, entries: Iterable[tuple[models.Model, dict | None]]) -> list[AuditEvent]:

@@ -50,9 +50,39 @@ def test_a_failed_audit_write_fails_the_request(staff, patient, api, monkeypatch
         raise DatabaseError("audit store down")
 
     monkeypatch.setattr(services, "_insert", broken)
-    response = api(staff["nurse"]).get(f"/api/v1/patients/{patient.id}/")
-    assert response.status_code == 500
-    assert "first_name" not in response.json()
+    monkeypatch.setattr(services, "_insert_reads", broken)
+    for response in (
+        api(staff["nurse"]).get(f"/api/v1/patients/{patient.id}/"),
+        api(staff["nurse"]).get("/api/v1/patients/"),
+    ):
+        assert response.status_code == 500
+        assert "first_name" not in response.json()
+
+
+COLUMNS = [f.attname for f in AuditEvent._meta.concrete_fields if f.name not in ("id", "occurred_at")]
+
+
+@pytest.mark.parametrize("who", ["nurse", "system"])
+def test_reads_are_written_with_the_same_columns_as_events_one_by_one(who, staff, facility):
+    """audit_record_reads writes a page's rows in one statement of its own (PostgreSQL): the same rows as
+    audit_record_many, whatever the models, the actor (or none) and the request context."""
+    from clinic.request_context import RequestContext, reset_context, use_context
+    from treatment.tests.factories import EpisodeFactory
+
+    actor = staff["nurse"] if who == "nurse" else None
+    patients = PatientFactory.create_batch(2, facility=facility)
+    records = [*patients, EpisodeFactory(patient=patients[0])]
+    token = use_context(RequestContext(request_id="r-1", ip_address="10.0.0.9", user_agent="app/2", source="api"))
+    try:
+        assert services.audit_record_reads(actor=actor, action="list", instances=records) == 3
+        reads = list(AuditEvent.objects.order_by("id").values_list(*COLUMNS))
+        services.audit_record_many(actor=actor, action="list", entries=[(r, None) for r in records])
+    finally:
+        reset_context(token)
+    one_by_one = list(AuditEvent.objects.order_by("id").values_list(*COLUMNS))[3:]
+    assert reads == one_by_one
+    assert reads[2][COLUMNS.index("patient_id")] == patients[0].pk
+    assert {row[COLUMNS.index("facility_id")] for row in reads} == {facility.pk}
 
 
 def _make_events(staff, patient, api, count=5):
