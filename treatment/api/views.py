@@ -175,7 +175,7 @@ class ObservationFilter(SyncFilterSet):
 class ObservationViewSet(ScopedListMixin, ScopedRetrieveMixin, ScopedViewSet):
     """Validated instrument scores (COWS, CIWA-Ar, PHQ-9, GAD-7, AUDIT-C, DSM-5 SUD), scored by the server."""
 
-    queryset = Observation.objects.select_related("episode")
+    queryset = selectors.observation_rows()
     serializer_class = s.ObservationInputSerializer
     output_serializer_class = s.ObservationOutputSerializer
     filterset_class = ObservationFilter
