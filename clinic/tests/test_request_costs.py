@@ -48,6 +48,20 @@ def statements(queries) -> list[str]:
     return [q["sql"] for q in queries.captured_queries if not q["sql"].startswith(control)]
 
 
+def drf_way(serializer_class):
+    """`serializer_class` as DRF alone would build and run it: fields built anew for each serializer, rows
+    represented by DRF's Serializer.to_representation (not FieldsBuiltOnceMixin's shortcuts)."""
+
+    class DrfWay(serializer_class):
+        def get_fields(self):
+            return serializers.ModelSerializer.get_fields(self)
+
+        def to_representation(self, instance):
+            return serializers.Serializer.to_representation(self, instance)
+
+    return DrfWay
+
+
 def test_patient_detail_is_three_statements_user_patient_audit(make_staff, facility):
     nurse = make_staff("nurse")
     patient = PatientFactory(facility=facility)
@@ -212,9 +226,7 @@ def test_each_output_serializer_built_once_serialises_like_one_built_anew(serial
             else AlertFactory(patient=patient, episode=observation.episode)
         )
 
-    class BuiltAnew(serializer_class):
-        def get_fields(self):
-            return serializers.ModelSerializer.get_fields(self)
+    BuiltAnew = drf_way(serializer_class)
 
     assert serializer_class(instance).data == BuiltAnew(instance).data
     assert serializer_class([instance], many=True).data == BuiltAnew([instance], many=True).data
@@ -235,9 +247,7 @@ def test_the_check_in_output_built_once_serialises_like_one_built_anew(facility)
     )
     check_in = CheckIn.objects.get(pk=check_in.pk)
 
-    class BuiltAnew(CheckInOutputSerializer):
-        def get_fields(self):
-            return serializers.ModelSerializer.get_fields(self)
+    BuiltAnew = drf_way(CheckInOutputSerializer)
 
     first, second = CheckInOutputSerializer(check_in), CheckInOutputSerializer(check_in)
     assert first.fields["triggers"] is not second.fields["triggers"]
@@ -255,9 +265,7 @@ def test_transitions_built_once_serialise_like_ones_built_anew(make_staff, facil
     )
     transitions = list(EpisodeTransition.objects.select_related("actor").filter(episode=episode))
 
-    class BuiltAnew(TransitionOutputSerializer):
-        def get_fields(self):
-            return serializers.ModelSerializer.get_fields(self)
+    BuiltAnew = drf_way(TransitionOutputSerializer)
 
     assert TransitionOutputSerializer(transitions, many=True).data == BuiltAnew(transitions, many=True).data
     assert "_fields_built_once" in TransitionOutputSerializer.__dict__
@@ -322,3 +330,52 @@ def test_a_filter_form_class_is_built_once_per_filter_set_and_each_request_gets_
     forms = [WithOwnInit(data=QueryDict(), queryset=Patient.objects.all()).form for _ in range(2)]
     assert type(forms[0]) is not type(forms[1])
     assert forms[0].fields["updated_since"].label != forms[1].fields["updated_since"].label
+
+
+def _subclasses(cls) -> list[type]:
+    found = []
+    for sub in cls.__subclasses__():
+        found += [sub, *_subclasses(sub)]
+    return found
+
+
+def test_every_serializer_built_once_represents_each_row_exactly_as_drf_does(make_staff, facility):
+    """FieldsBuiltOnceMixin's representation (plain columns read directly) against DRF's own, for every output
+    serializer that uses it, on rows with their optional columns empty and filled."""
+    from aftercare.tests.factories import CheckInFactory
+    from patients.tests.factories import DisclosureFactory
+
+    physician, nurse = make_staff("physician"), make_staff("nurse")
+    bare = PatientFactory(facility=facility)
+    full = patient_with_login(facility=facility)
+    first = EpisodeFactory(
+        patient=full,
+        physician=physician,
+        nurse=nurse,
+        stage="discharged",
+        closed_at=timezone.now(),
+        discharge_reason="completed",
+    )
+    second = EpisodeFactory(patient=full, previous_episode=first)
+    EpisodeTransition.objects.create(episode=first, from_stage="assessment", to_stage="detox", actor=nurse)
+    ObservationFactory(episode=first, substance="kratom")
+    AlertFactory(patient=bare)
+    AlertFactory(
+        patient=full, episode=second, target_user=nurse, acknowledged_at=timezone.now(), acknowledged_by=physician
+    )
+    CheckInFactory(episode=first, triggers=["payday"], note="Called my sponsor.")
+    DisclosureFactory(patient=full)
+
+    checked = set()
+    for serializer_class in _subclasses(FieldsBuiltOnceMixin):
+        model = getattr(getattr(serializer_class, "Meta", None), "model", None)
+        if model is None or not serializer_class.__module__.endswith("serializers"):
+            continue
+        rows = list(model._default_manager.order_by("pk"))
+        assert rows, f"no {model.__name__} row to check {serializer_class.__name__} on"
+        drf = drf_way(serializer_class)
+        for row in rows:
+            assert serializer_class(row).data == drf(row).data, serializer_class.__name__
+        assert serializer_class(rows, many=True).data == drf(rows, many=True).data
+        checked.add(serializer_class.__name__)
+    assert {"PatientOutputSerializer", "EpisodeDetailOutputSerializer", "DisclosureOutputSerializer"} <= checked
