@@ -43,9 +43,11 @@ def episodes_to_record_on(*, actor: User) -> QuerySet[Episode]:
 
 
 def episode_with_transitions(queryset: QuerySet[Episode]) -> QuerySet[Episode]:
-    return queryset.prefetch_related(
-        Prefetch("transitions", queryset=EpisodeTransition.objects.select_related("actor"))
+    actor = ("actor__first_name", "actor__last_name", "actor__username")  # all the transitions show of it
+    transitions = EpisodeTransition.objects.select_related("actor").only(
+        *(f.name for f in EpisodeTransition._meta.concrete_fields), *actor
     )
+    return queryset.prefetch_related(Prefetch("transitions", queryset=transitions))
 
 
 def observation_rows() -> QuerySet[Observation]:

@@ -77,8 +77,9 @@ class EpisodeViewSet(ScopedListMixin, ScopedRetrieveMixin, ScopedViewSet):
     def get_queryset(self):
         queryset = super().get_queryset()
         if self.action == "retrieve":
-            # Both views give the care team as ids: joining four user rows only slowed PostgreSQL's planning.
-            queryset = queryset.select_related(None).select_related("patient")
+            # Both views give the patient and the care team as ids, and the audit takes the facility from the
+            # scope's join: loading the patient's and four users' rows only cost parsing and planning.
+            queryset = queryset.select_related(None)
         if self.action in ("retrieve", "transitions") and self._clinical():
             queryset = selectors.episode_with_transitions(queryset)
         return queryset
