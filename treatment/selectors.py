@@ -3,14 +3,14 @@ facts a level-of-care recommendation is computed from."""
 
 from __future__ import annotations
 
-import functools
+import uuid
 from dataclasses import dataclass, field
 
-from django.db import connection
 from django.db.models import Prefetch, Q, QuerySet
 from django.utils import timezone
 
 from clinic.accounts.models import Facility, User
+from clinic.db import CompiledOnce
 from clinic.scoping import scope_queryset
 from patients.models import Patient
 from patients.selectors import patient_active_condition_names, patient_substances
@@ -120,27 +120,19 @@ def instrument_definition(*, facility: Facility | None, code: str) -> Instrument
     return default if config is None else configured_definition(config)
 
 
-@functools.cache
-def _newest_configuration_sql() -> str:
-    """The statement the ORM compiles for _newest_configuration, built once: it runs for every observation."""
-    meta = InstrumentConfiguration._meta
-    tables = {
-        "table": meta.db_table,
-        "facility": meta.get_field("facility").column,
-        "instrument": meta.get_field("instrument").column,
-        "created_at": meta.get_field("created_at").column,
-    }
-    return (  # noqa: S608 - table and column names from the model; the values are parameters
-        'SELECT * FROM "{table}" WHERE "{facility}" = %s AND "{instrument}" = %s ORDER BY "{created_at}" DESC LIMIT 1'
-    ).format(**tables)
+# Read for every observation recorded: compiled once (see clinic.db).
+_NEWEST_CONFIGURATION = CompiledOnce(
+    lambda facility_id, code: InstrumentConfiguration.objects.filter(facility_id=facility_id, instrument=code).order_by(
+        "-created_at"
+    )[:1],
+    uuid.UUID(int=0),
+    "",
+)
 
 
 def _newest_configuration(facility: Facility, code: str) -> InstrumentConfiguration | None:
     """The facility's newest configuration of `code`, read afresh every time (a physician may change it)."""
-    configurations = InstrumentConfiguration.objects
-    if connection.vendor != "postgresql":
-        return configurations.filter(facility=facility, instrument=code).order_by("-created_at").first()
-    return next(iter(configurations.raw(_newest_configuration_sql(), [facility.pk, code])), None)
+    return _NEWEST_CONFIGURATION.first(facility.pk, code)
 
 
 # --- The facts behind a recommendation -----------------------------------------------------------------
