@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime
 import logging
+import uuid
 from collections.abc import Iterable, Mapping
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -25,6 +26,7 @@ from clinic.accounts.roles import CLINICIANS, Role
 from clinic.api.models import Tombstone
 from clinic.api.sync import tombstone_record
 from clinic.audit.services import audit_record
+from clinic.db import CompiledOnce
 from clinic.errors import Conflict, NotAllowed, ValidationFailed
 from clinic.notifications.localtime import local_to_utc
 from clinic.notifications.models import Reminder
@@ -769,6 +771,17 @@ def _int_0_to_10(value: Any, name: str, problems: dict[str, list[str]]) -> None:
         problems[name] = ["A whole number from 0 to 10."]
 
 
+# The reads of every check-in, compiled once (see clinic.db): the patient's open episode, and its plan, locked.
+_OPEN_EPISODE = CompiledOnce(
+    lambda patient_id: Episode.objects.filter(patient_id=patient_id, closed_at__isnull=True).order_by()[:1],
+    uuid.UUID(int=0),
+)
+_PLAN_TO_UPDATE = CompiledOnce(
+    lambda episode_id: RelapsePreventionPlan.objects.select_for_update().filter(episode_id=episode_id),
+    uuid.UUID(int=0),
+)
+
+
 @transaction.atomic
 def check_in_submit(
     *,
@@ -789,9 +802,7 @@ def check_in_submit(
     """
     if actor.role != Role.PATIENT or patient.user_id != actor.pk:
         raise NotAllowed("Patients check in for themselves.")
-    episode = (
-        Episode.objects.select_related("primary_counselor").filter(patient=patient, closed_at__isnull=True).first()
-    )
+    episode = _OPEN_EPISODE.first(patient.pk)
     if episode is None:
         raise Conflict("You have no open episode of care to check in to.", code="no_open_episode")
     now = timezone.now()
@@ -827,7 +838,7 @@ def check_in_submit(
     audit_record(actor=actor, action="create", instance=check_in, detail={"alerts": alerts})
     # Lock the plan row alone: its episode, patient and facility are the rows this transaction has read above
     # (joining them again cost PostgreSQL a four-table plan and Django a compile on every check-in).
-    plan = RelapsePreventionPlan.objects.select_for_update(of=("self",)).filter(episode=episode).first()
+    plan = _PLAN_TO_UPDATE.first(episode.pk)
     if plan is not None:
         episode.patient = patient
         plan.episode = episode
@@ -842,6 +853,8 @@ def check_in_submit(
 
 
 def _check_in_alerts(*, actor: User, check_in: CheckIn, episode: Episode) -> list[str]:
+    if not check_in.used and check_in.craving < CRAVING_ALERT_AT:
+        return []  # most check-ins: no alert, and no need to read the counselor's row
     target = _alert_person(episode, "primary_counselor", Role.COUNSELOR)
     raised = []
     if check_in.used:

@@ -6,6 +6,7 @@ from django.db.models import Max, QuerySet
 from django.utils import timezone
 
 from clinic.accounts.models import User
+from clinic.db import CompiledOnce
 from clinic.errors import NotFound
 from clinic.scoping import scope_queryset
 
@@ -38,6 +39,17 @@ def own_patient_record(*, actor: User, for_update: bool = False) -> Patient:
     if for_update:
         records = records.select_for_update(of=("self",))
     patient = records.first()
+    if patient is None:
+        raise NotFound("No patient record is linked to this account.")
+    return patient
+
+
+_OWN_RECORD = CompiledOnce(lambda user_id: Patient.objects.filter(user_id=user_id).order_by()[:1], 0)
+
+
+def own_patient_row(*, actor: User) -> Patient:
+    """own_patient_record without the facility's row, read by a statement compiled once (each check-in)."""
+    patient = _OWN_RECORD.first(actor.pk)
     if patient is None:
         raise NotFound("No patient record is linked to this account.")
     return patient
