@@ -104,6 +104,8 @@ def main(argv=None) -> None:
     profiled_ms = (time.perf_counter() - started) * 1000 / args.requests
 
     print(f"{args.call}: {plain_ms:.2f} ms per request ({profiled_ms:.2f} ms under the profiler), {args.requests} runs")
+    if os.environ.get("PROFILE_OUT"):
+        profiler.dump_stats(os.environ["PROFILE_OUT"])
     pstats.Stats(profiler).strip_dirs().sort_stats(args.sort).print_stats(args.top)
 
 

@@ -14,9 +14,10 @@ from django.db import DEFAULT_DB_ALIAS, connections, models
 
 
 class CompiledOnce:
-    """`build(*values)` returns a queryset of one model: filters, ordering, slicing and select_for_update, but
-    no select_related, prefetch_related, only/defer or annotations (raw() loads one model's columns). Its
-    parameters must be exactly `values`, in order (checked when it is compiled), so the SQL can run with others.
+    """`build(*values)` returns a queryset of one model: filters, ordering, slicing, select_for_update and
+    annotations (raw() sets each as an attribute of its row, as the queryset does), but no select_related,
+    prefetch_related or only/defer (raw() builds one model's instances from all its columns). Its parameters
+    must be exactly `values`, in order (checked when it is compiled), so the SQL can run with others.
 
     select_for_update() compiles to nothing on a database without it (SQLite), as with the queryset; unlike the
     queryset, a raw query does not check that a transaction is open: the caller must hold one.
@@ -32,7 +33,7 @@ class CompiledOnce:
         if statement is None:
             queryset = self._build(*self._sample)
             query = queryset.query
-            if query.select_related or queryset._prefetch_related_lookups or query.annotations:
+            if query.select_related or queryset._prefetch_related_lookups:
                 raise ImproperlyConfigured("CompiledOnce loads one model's own columns: no related rows.")
             if query.deferred_loading != (frozenset(), True):
                 raise ImproperlyConfigured("CompiledOnce loads every column: no only() or defer().")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 
-from django.db.models import Prefetch, Q, QuerySet
+from django.db.models import F, Prefetch, Q, QuerySet
 from django.utils import timezone
 
 from clinic.accounts.models import Facility, User
@@ -42,12 +42,26 @@ def episodes_to_record_on(*, actor: User) -> QuerySet[Episode]:
     return scope_queryset(Episode.objects.select_related(*RECORDING_RELATIONS), actor)
 
 
-def episode_with_transitions(queryset: QuerySet[Episode]) -> QuerySet[Episode]:
-    actor = ("actor__first_name", "actor__last_name", "actor__username")  # all the transitions show of it
-    transitions = EpisodeTransition.objects.select_related("actor").only(
-        *(f.name for f in EpisodeTransition._meta.concrete_fields), *actor
-    )
-    return queryset.prefetch_related(Prefetch("transitions", queryset=transitions))
+# An episode's transitions, oldest first, each with its actor's names (what TransitionOutputSerializer shows of
+# the actor): compiled once (see clinic.db), read on every clinical view of an episode.
+_TRANSITIONS = CompiledOnce(
+    lambda episode_id: EpisodeTransition.objects.filter(episode_id=episode_id).annotate(
+        actor_first_name=F("actor__first_name"),
+        actor_last_name=F("actor__last_name"),
+        actor_username=F("actor__username"),
+    ),
+    uuid.UUID(int=0),
+)
+
+
+def episode_transitions(episode: Episode) -> list[EpisodeTransition]:
+    return _TRANSITIONS.rows(episode.pk)
+
+
+def with_transitions(episode: Episode) -> Episode:
+    """`episode` with its transitions in `transition_rows`, where EpisodeDetailOutputSerializer reads them."""
+    episode.transition_rows = episode_transitions(episode)
+    return episode
 
 
 def observation_rows() -> QuerySet[Observation]:

@@ -306,8 +306,8 @@ class ReadmissionViewSet(ScopedViewSet):
         readmission = services.episode_readmit(
             actor=request.user, episode=episode, reason=serializer.validated_data["reason"], relapse=relapse
         )
-        readmission = treatment_selectors.episode_with_transitions(treatment_selectors.episode_queryset()).get(
-            pk=readmission.pk
+        readmission = treatment_selectors.with_transitions(
+            treatment_selectors.episode_queryset().get(pk=readmission.pk)
         )
         return Response(EpisodeDetailOutputSerializer(readmission, context=self.get_serializer_context()).data, 201)
 

@@ -379,3 +379,21 @@ def test_every_serializer_built_once_represents_each_row_exactly_as_drf_does(mak
         assert serializer_class(rows, many=True).data == drf(rows, many=True).data
         checked.add(serializer_class.__name__)
     assert {"PatientOutputSerializer", "EpisodeDetailOutputSerializer", "DisclosureOutputSerializer"} <= checked
+
+
+def test_transitions_read_with_their_actors_names_show_the_names_the_actor_row_gives(make_staff, facility):
+    from treatment.selectors import episode_transitions
+
+    episode = EpisodeFactory(patient=PatientFactory(facility=facility))
+    named, unnamed = make_staff("nurse", first_name=" Ana ", last_name="Diaz"), make_staff("nurse", first_name="")
+    unnamed.last_name = ""
+    unnamed.save()
+    EpisodeTransition.objects.create(episode=episode, from_stage="assessment", to_stage="detox", actor=named)
+    EpisodeTransition.objects.create(episode=episode, from_stage="detox", to_stage="therapy", actor=unnamed)
+    read = episode_transitions(episode)
+    loaded = list(EpisodeTransition.objects.select_related("actor").filter(episode=episode))
+    assert TransitionOutputSerializer(read, many=True).data == TransitionOutputSerializer(loaded, many=True).data
+    assert [t["actor_name"] for t in TransitionOutputSerializer(read, many=True).data] == [
+        "Ana  Diaz",
+        unnamed.username,
+    ]

@@ -68,6 +68,9 @@ class TransitionOutputSerializer(FieldsBuiltOnceMixin, serializers.ModelSerializ
         fields = ["id", "from_stage", "to_stage", "reason", "category", "actor", "actor_name", "occurred_at"]
 
     def get_actor_name(self, transition) -> str:
+        if "actor_username" in transition.__dict__:  # read with its actor's names (selectors.episode_transitions)
+            full_name = f"{transition.actor_first_name} {transition.actor_last_name}".strip()  # as get_full_name
+            return full_name or transition.actor_username
         return transition.actor.get_full_name() or transition.actor.get_username()
 
 
@@ -85,7 +88,7 @@ class EpisodeOutputSerializer(FieldsBuiltOnceMixin, serializers.ModelSerializer)
 
 
 class EpisodeDetailOutputSerializer(EpisodeOutputSerializer):
-    transitions = TransitionOutputSerializer(many=True, read_only=True)
+    transitions = TransitionOutputSerializer(many=True, read_only=True, source="transition_rows")
 
     class Meta(EpisodeOutputSerializer.Meta):
         fields = [*EpisodeOutputSerializer.Meta.fields, "transitions"]

@@ -80,9 +80,13 @@ class EpisodeViewSet(ScopedListMixin, ScopedRetrieveMixin, ScopedViewSet):
             # Both views give the patient and the care team as ids, and the audit takes the facility from the
             # scope's join: loading the patient's and four users' rows only cost parsing and planning.
             queryset = queryset.select_related(None)
-        if self.action in ("retrieve", "transitions") and self._clinical():
-            queryset = selectors.episode_with_transitions(queryset)
         return queryset
+
+    def get_object(self):
+        episode = super().get_object()
+        if self.action == "retrieve" and self._clinical():
+            selectors.with_transitions(episode)
+        return episode
 
     def _clinical(self) -> bool:
         return role_may(getattr(self.request.user, "role", None), "episode_clinical.view")
@@ -99,7 +103,7 @@ class EpisodeViewSet(ScopedListMixin, ScopedRetrieveMixin, ScopedViewSet):
         return super().get_serializer_class()
 
     def _detail(self, episode: Episode, *, status: int = 200) -> Response:
-        episode = selectors.episode_with_transitions(selectors.episode_queryset()).get(pk=episode.pk)
+        episode = selectors.with_transitions(selectors.episode_queryset().get(pk=episode.pk))
         data = s.EpisodeDetailOutputSerializer(episode, context=self.get_serializer_context()).data
         return Response(data, status=status, headers=self.etag_headers(episode))
 
@@ -154,7 +158,7 @@ class EpisodeViewSet(ScopedListMixin, ScopedRetrieveMixin, ScopedViewSet):
     def transitions(self, request, pk=None):
         """Every transition of the episode, oldest first: who, when, from, to and why."""
         episode = self.get_object()
-        rows = list(episode.transitions.all())
+        rows = selectors.episode_transitions(episode)
         self.audit_read(rows, "list")
         return Response(s.TransitionOutputSerializer(rows, many=True).data)
 

@@ -99,6 +99,7 @@ def test_readmission_closes_the_episode_and_opens_a_linked_one_in_assessment(epi
     )
     assert body["case_manager"] == team["case_manager"].pk
     assert body["primary_counselor"] == team["primary_counselor"].pk
+    assert body["transitions"] == []  # the new episode has not moved yet
 
     episode.refresh_from_db()
     assert (episode.stage, episode.discharge_reason) == (Stage.DISCHARGED, "other")
