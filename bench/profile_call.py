@@ -3,6 +3,7 @@
     .venv/bin/python bench/profile_call.py patient_detail --requests 300
     .venv/bin/python bench/profile_call.py sync_page --requests 200 --sort tottime --top 40
     .venv/bin/python bench/profile_call.py alerts_open --sql          # also print each statement once
+    PROFILE_OUT=/tmp/alerts.prof .venv/bin/python bench/profile_call.py alerts_open   # keep the stats for pstats
 
 Runs against a database bench/generate.py filled (default clinic_bench), with bench.settings (production
 settings), through Django's test client and a real bearer token of a nurse (or, for check_in_create, of a
