@@ -69,6 +69,14 @@ def _subjects_of(model: type[models.Model], instances: Sequence[models.Model]) -
     return subjects
 
 
+def _subjects_by_model(instances: Iterable[models.Model]) -> dict:
+    """_subjects_of for each model among `instances`: {model: {pk: (patient_id, facility_id)}}."""
+    by_model: dict[type[models.Model], list] = {}
+    for instance in instances:
+        by_model.setdefault(type(instance), []).append(instance)
+    return {model: _subjects_of(model, rows) for model, rows in by_model.items()}
+
+
 # At most this many events per INSERT statement (14 parameters each, well under PostgreSQL's 65,535).
 INSERT_BATCH = 1000
 
@@ -177,10 +185,7 @@ def _event(*, actor, action: str, model_label: str, object_id, patient_id, facil
 def _events(*, actor, action: str, entries: list[tuple[models.Model, dict | None]]) -> list[AuditEvent]:
     """One event per (record, detail), in order, each naming its record's patient and facility: taken from the
     rows as loaded where they carry them, else one query per model for the rest."""
-    by_model: dict[type[models.Model], list] = {}
-    for instance, _ in entries:
-        by_model.setdefault(type(instance), []).append(instance)
-    subjects = {model: _subjects_of(model, instances) for model, instances in by_model.items()}
+    subjects = _subjects_by_model(instance for instance, _ in entries)
     events = []
     for instance, detail in entries:
         patient_id, facility_id = subjects[type(instance)].get(instance.pk, (None, None))
@@ -232,10 +237,7 @@ def _insert_reads(connection, *, actor, action: str, instances: list[models.Mode
     """One INSERT for the reads of `instances`: the rows _insert would write for them (values prepared by
     their fields alike), without building an event object per record."""
     statement, shared = _reads_statement(connection.alias)
-    by_model: dict[type[models.Model], list] = {}
-    for instance in instances:
-        by_model.setdefault(type(instance), []).append(instance)
-    subjects = {model: _subjects_of(model, rows) for model, rows in by_model.items()}
+    subjects = _subjects_by_model(instances)
     values = {**_who_and_where(actor, action), "detail": {}, "occurred_at": timezone.now()}
     who = values.pop("actor")
     values["actor_id"] = who.pk if who is not None else None
