@@ -32,9 +32,12 @@ def _user_with_facility_ids_sql() -> str:
         "facilities": Facility._meta.db_table,
         "through": user.facilities.through._meta.db_table,
         "id": user._meta.get_field(api_settings.USER_ID_FIELD).column,
+        # The model's columns by name, not u.*: the statement is prepared on the connection, and a prepared
+        # "*" fails ("cached plan must not change result type") once a migration adds a column to the table.
+        "columns": ", ".join(f'u."{field.column}"' for field in user._meta.concrete_fields),
     }
     return (  # noqa: S608 - table and column names from the models; the id is a parameter
-        "SELECT u.*, ARRAY(SELECT f.id FROM {facilities} f JOIN {through} uf ON uf.facility_id = f.id"
+        "SELECT {columns}, ARRAY(SELECT f.id FROM {facilities} f JOIN {through} uf ON uf.facility_id = f.id"
         " WHERE uf.user_id = u.id ORDER BY f.name) AS {array} FROM {users} u WHERE u.{id} = %s"
     ).format(array=FACILITY_IDS, **tables)
 

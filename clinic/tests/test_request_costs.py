@@ -3,6 +3,7 @@ shortcuts behind those budgets change nothing a caller or an auditor sees."""
 
 import datetime
 
+import psycopg
 import pytest
 import time_machine
 from django.db import connection
@@ -397,3 +398,43 @@ def test_transitions_read_with_their_actors_names_show_the_names_the_actor_row_g
         "Ana  Diaz",
         unnamed.username,
     ]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_prepared_statements_keep_working_after_a_migration_adds_a_column(make_staff, facility):
+    """Statements repeated on a connection are prepared (server-side binding). A prepared statement whose
+    result columns come from "*" fails once another connection (a deploy's `migrate`) adds a column ("cached
+    plan must not change result type"), breaking every worker until it restarts: the hot statements name
+    their columns."""
+    nurse = make_staff("nurse")
+    patient = PatientFactory(facility=facility)
+    client = bearer(nurse)
+    paths = [f"/api/v1/patients/{patient.pk}/", "/api/v1/patients/"]
+    for _ in range(7):  # past psycopg's prepare threshold (5)
+        for path in paths:
+            assert client.get(path).status_code == 200
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_prepared_statements")
+        assert cursor.fetchone()[0] >= 3
+    tables = ("accounts_user", "patients_patient", "audit_auditevent")
+    migrate = psycopg.connect(dbname=connection.settings_dict["NAME"], **_server(), autocommit=True)
+    try:
+        for table in tables:
+            migrate.execute(f"ALTER TABLE {table} ADD COLUMN added_by_a_migration integer")
+        for path in paths:
+            assert client.get(path).status_code == 200
+    finally:
+        for table in tables:
+            migrate.execute(f"ALTER TABLE {table} DROP COLUMN IF EXISTS added_by_a_migration")
+        migrate.close()
+
+
+def _server() -> dict:
+    settings = connection.settings_dict
+    given = {
+        "host": settings["HOST"],
+        "port": settings["PORT"],
+        "user": settings["USER"],
+        "password": settings["PASSWORD"],
+    }
+    return {key: value for key, value in given.items() if value}
