@@ -32,24 +32,17 @@ def patient_get(*, actor: User, patient_id) -> Patient:
     return patient
 
 
+# The caller's own record, read on every patient-app write (check-ins first): compiled once (see clinic.db).
+_OWN_RECORD = CompiledOnce(lambda user_id: Patient.objects.filter(user_id=user_id).order_by()[:1], 0)
+_OWN_RECORD_FOR_UPDATE = CompiledOnce(
+    lambda user_id: Patient.objects.select_for_update().filter(user_id=user_id).order_by()[:1], 0
+)
+
+
 def own_patient_record(*, actor: User, for_update: bool = False) -> Patient:
     """The patient record linked to a patient's own account (404 when there is none); `for_update` locks the
     row until the caller's transaction ends."""
-    records = Patient.objects.select_related("facility").filter(user=actor)
-    if for_update:
-        records = records.select_for_update(of=("self",))
-    patient = records.first()
-    if patient is None:
-        raise NotFound("No patient record is linked to this account.")
-    return patient
-
-
-_OWN_RECORD = CompiledOnce(lambda user_id: Patient.objects.filter(user_id=user_id).order_by()[:1], 0)
-
-
-def own_patient_row(*, actor: User) -> Patient:
-    """own_patient_record without the facility's row, read by a statement compiled once (each check-in)."""
-    patient = _OWN_RECORD.first(actor.pk)
+    patient = (_OWN_RECORD_FOR_UPDATE if for_update else _OWN_RECORD).first(actor.pk)
     if patient is None:
         raise NotFound("No patient record is linked to this account.")
     return patient

@@ -15,7 +15,7 @@ from clinic.api.views import ScopedListMixin, ScopedRetrieveMixin, ScopedViewSet
 from clinic.audit.services import audit_record_system
 from clinic.errors import NotFound, ValidationFailed
 from patients.models import Patient
-from patients.selectors import own_patient_record, own_patient_row
+from patients.selectors import own_patient_record
 from treatment import selectors as treatment_selectors
 from treatment.api.serializers import EpisodeDetailOutputSerializer
 from treatment.models import Episode, Stage
@@ -232,7 +232,7 @@ class OwnCheckInCreateMixin:
     def create(self, request, *args, **kwargs):
         serializer = s.CheckInInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        patient = own_patient_row(actor=request.user)
+        patient = own_patient_record(actor=request.user)
         check_in = services.check_in_submit(actor=request.user, patient=patient, **serializer.validated_data)
         return self.output(check_in, status=201)
 
