@@ -79,38 +79,9 @@ def api():
 
 
 @pytest.fixture
-def assert_same_budget_for_3_and_15_rows(api, django_assert_max_num_queries, monkeypatch):
-    """Lists `url` as `user` with 3 rows, then with 15 (each make_row() adds one the user sees): both within
-    `bound` queries, and the same number, so nothing is fetched per row. The user is reloaded for each call so
-    no per-instance cache (facility ids) hides a query, and every page reads its own sync position."""
-    import datetime
-
-    from clinic.accounts.models import User
-    from clinic.api import sync
-
-    monkeypatch.setattr(sync, "POSITION_REUSE", datetime.timedelta(0), raising=False)
-
-    def check(user, url: str, make_row, *, bound: int, **params) -> None:
-        counts, made = [], 0
-        for rows in (3, 15):
-            for _ in range(rows - made):
-                make_row()
-            made = rows
-            client = api(User.objects.get(pk=user.pk))
-            with django_assert_max_num_queries(bound) as captured:
-                response = client.get(url, {"page_size": 50, **params})
-            assert response.status_code == 200, response.content
-            assert len(response.json()["results"]) == rows
-            counts.append(len(captured))
-        assert counts[0] == counts[1], f"queries grow with the rows: {counts}"
-
-    return check
-
-
-@pytest.fixture
-def assert_constant_list_queries(api, django_assert_max_num_queries, monkeypatch):
-    """Lists a page of 1 row and a page of 50 rows of `url` as `user`: both within `bound` queries and the same
-    number. The caller has made at least 50 rows visible to `user`. The user is reloaded for every call so no
+def list_page_queries(api, django_assert_max_num_queries, monkeypatch):
+    """get(user, url, bound, page_size, rows, **params) -> the number of queries one page of `url` took as
+    `user`, within `bound`; the page must hold `rows` rows. The user is reloaded for each call so no
     per-instance cache (facility ids) hides a query, and every page reads its own sync position."""
     import datetime
 
@@ -119,15 +90,41 @@ def assert_constant_list_queries(api, django_assert_max_num_queries, monkeypatch
 
     monkeypatch.setattr(sync, "POSITION_REUSE", datetime.timedelta(0))
 
+    def get(user, url: str, bound: int, page_size: int, rows: int, **params) -> int:
+        client = api(User.objects.get(pk=user.pk))
+        with django_assert_max_num_queries(bound) as captured:
+            response = client.get(url, {"page_size": page_size, **params})
+        assert response.status_code == 200, response.content
+        assert len(response.json()["results"]) == rows
+        return len(captured)
+
+    return get
+
+
+@pytest.fixture
+def assert_same_budget_for_3_and_15_rows(list_page_queries):
+    """Lists `url` as `user` with 3 rows, then with 15 (each make_row() adds one the user sees): both within
+    `bound` queries, and the same number, so nothing is fetched per row."""
+
+    def check(user, url: str, make_row, *, bound: int, **params) -> None:
+        counts, made = [], 0
+        for rows in (3, 15):
+            for _ in range(rows - made):
+                make_row()
+            made = rows
+            counts.append(list_page_queries(user, url, bound, 50, rows, **params))
+        assert counts[0] == counts[1], f"queries grow with the rows: {counts}"
+
+    return check
+
+
+@pytest.fixture
+def assert_constant_list_queries(list_page_queries):
+    """Lists a page of 1 row and a page of 50 rows of `url` as `user`: both within `bound` queries and the same
+    number. The caller has made at least 50 rows visible to `user`."""
+
     def check(user, url: str, bound: int, **params) -> None:
-        counts = []
-        for rows in (1, 50):
-            fresh = User.objects.get(pk=user.pk)
-            with django_assert_max_num_queries(bound) as queries:
-                response = api(fresh).get(url, {"page_size": rows, **params})
-            assert response.status_code == 200, response.content
-            assert len(response.json()["results"]) == rows
-            counts.append(len(queries))
+        counts = [list_page_queries(user, url, bound, rows, rows, **params) for rows in (1, 50)]
         assert counts[0] == counts[1], f"queries grow with the page size: {counts}"
 
     return check
